@@ -1,0 +1,315 @@
+"""Teacher-forced activation capture for MusicGen and MusicGen-Melody.
+
+One forward pass per batch of equal-length clips records, for every decoder layer:
+
+* ``resid``: the residual stream entering layer ``l`` (index ``l``, equal to
+  ``output_hidden_states[l]``) and the raw output of the last layer (index
+  ``n_layers``, before the final LayerNorm);
+* ``attn``: the self-attention output of layer ``l`` (after ``out_proj``, before the
+  residual add).
+
+Each is pooled over time inside the hook (last audio token, or the mean over audio
+tokens), so memory does not grow with the sequence. Melody's conditioning prefix is
+never pooled: the number of audio positions is read from the decoder's own input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from musicsteer import audio
+from musicsteer.models import PAD_TOKEN_ID, MusicGen, decoder_layers, inner_decoder, melody_chroma
+
+SITES = ("resid", "attn")
+POSITIONS = ("last", "mean")
+
+
+def _hidden_from_call(args: tuple, kwargs: dict) -> torch.Tensor:
+    """The hidden-states tensor a layer was called with (positional or keyword)."""
+    return args[0] if args else kwargs["hidden_states"]
+
+
+def _first(output: torch.Tensor | tuple) -> torch.Tensor:
+    """The tensor part of a module output (Melody layers return tuples)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+@dataclass
+class AudioSpan:
+    """How many trailing positions of the decoder sequence are audio tokens.
+
+    MusicGen-Melody prepends its conditioning to the sequence; its length is the
+    hidden length minus this. Updated by a pre-hook on every decoder call, so it is
+    right for the prefill (T audio tokens) and for cached steps (1 token) alike.
+    """
+
+    n_audio: int = 0
+
+    def hook(self, _module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        """Forward pre-hook on the decoder stack: read the audio length of this call."""
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            self.n_audio = int(ids.shape[-1])
+        else:
+            self.n_audio = int(kwargs["inputs_embeds"].shape[1])
+
+
+def pool(hidden: torch.Tensor, n_audio: int, position: str) -> torch.Tensor:
+    """Pool ``[B, T, d]`` over the trailing ``n_audio`` audio positions → ``[B, d]``."""
+    if position == "last":
+        return hidden[:, -1]
+    if position == "mean":
+        return hidden[:, -n_audio:].mean(dim=1)
+    raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+
+
+@dataclass
+class Recorder:
+    """Pooled activations captured by :func:`capture`: ``site → index → [B, d]``."""
+
+    position: str
+    span: AudioSpan = field(default_factory=AudioSpan)
+    store: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
+
+    def put(self, site: str, index: int, hidden: torch.Tensor) -> None:
+        """Pool and keep one capture (float32, detached)."""
+        pooled = pool(hidden, self.span.n_audio, self.position)
+        self.store.setdefault(site, {})[index] = pooled.detach().float()
+
+    def stacked(self, site: str) -> torch.Tensor:
+        """``[B, n_indices, d]`` for one site, indices in order."""
+        entries = self.store[site]
+        return torch.stack([entries[i] for i in sorted(entries)], dim=1)
+
+
+@contextmanager
+def capture(
+    model: torch.nn.Module, sites: Sequence[str] = SITES, position: str = "last"
+) -> Iterator[Recorder]:
+    """Register capture hooks for the ``with`` block; they are always removed."""
+    bad = set(sites) - set(SITES)
+    if bad:
+        raise ValueError(f"unknown sites {sorted(bad)}; choose from {SITES}")
+    pool(torch.zeros(1, 1, 1), 1, position)  # validate the position before hooking
+    rec = Recorder(position)
+    layers = decoder_layers(model)
+    handles = [inner_decoder(model).register_forward_pre_hook(rec.span.hook, with_kwargs=True)]
+    try:
+        for i, layer in enumerate(layers):
+            if "resid" in sites:
+                handles.append(layer.register_forward_pre_hook(_resid_in(rec, i), with_kwargs=True))
+            if "attn" in sites:
+                handles.append(layer.self_attn.register_forward_hook(_attn_out(rec, i)))
+        if "resid" in sites:
+            handles.append(layers[-1].register_forward_hook(_resid_out(rec, len(layers))))
+        yield rec
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _resid_in(rec: Recorder, index: int) -> Callable:
+    def hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        rec.put("resid", index, _hidden_from_call(args, kwargs))
+
+    return hook
+
+
+def _resid_out(rec: Recorder, index: int) -> Callable:
+    def hook(_m: torch.nn.Module, _args: tuple, output: torch.Tensor | tuple) -> None:
+        rec.put("resid", index, _first(output))
+
+    return hook
+
+
+def _attn_out(rec: Recorder, index: int) -> Callable:
+    def hook(_m: torch.nn.Module, _args: tuple, output: torch.Tensor | tuple) -> None:
+        rec.put("attn", index, _first(output))
+
+    return hook
+
+
+# ------------------------------------------------------------------ teacher forcing
+
+
+def encode_audio(mg: MusicGen, waves: torch.Tensor) -> torch.Tensor:
+    """EnCodec codes ``[B, K, frames]`` for mono ``[B, samples]`` audio at 32 kHz."""
+    values = waves.to(mg.device, dtype=mg.model.audio_encoder.dtype).unsqueeze(1)
+    codes = mg.model.audio_encoder.encode(values).audio_codes  # [chunks=1, B, K, F]
+    return codes[0]
+
+
+def delayed_inputs(codes: torch.Tensor, pad_id: int = PAD_TOKEN_ID) -> torch.Tensor:
+    """MusicGen's delay pattern, cut at the last position with real audio in every codebook.
+
+    Codebook ``k`` is shifted right by ``k + 1`` behind BOS tokens. Returns
+    ``[B * K, frames + 1]``: position ``frames`` holds frame ``frames - 1`` of
+    codebook 0 and frame ``frames - K`` of codebook ``K - 1``.
+    """
+    batch, k, frames = codes.shape
+    out = torch.full((batch, k, frames + 1), pad_id, dtype=torch.long, device=codes.device)
+    for book in range(k):
+        out[:, book, book + 1 :] = codes[:, book, : frames - book]
+    return out.reshape(batch * k, frames + 1)
+
+
+def conditioning_inputs(
+    mg: MusicGen, batch: int, text: str = "", melody_chroma_of: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Text (and, for Melody, chroma) conditioning for a teacher-forced pass.
+
+    The default is empty text and, for Melody, the null chroma: the label never
+    reaches the model through its conditioning.
+    """
+    tok = mg.tokenizer([text] * batch, return_tensors="pt", padding=True)
+    inputs = {"input_ids": tok.input_ids.to(mg.device),
+              "attention_mask": tok.attention_mask.to(mg.device)}  # fmt: skip
+    if mg.is_melody and melody_chroma_of is not None:
+        chroma = melody_chroma(melody_chroma_of.cpu(), mg.sample_rate)
+        inputs["input_features"] = chroma.to(mg.device, dtype=mg.model.dtype)
+    return inputs
+
+
+@torch.inference_mode()
+def record(
+    mg: MusicGen,
+    waves: np.ndarray | torch.Tensor,
+    sites: Sequence[str] = SITES,
+    position: str = "last",
+    text: str = "",
+    melody_conditioning: str = "null",
+) -> dict[str, np.ndarray]:
+    """Activations of a batch of equal-length clips: ``site → [B, n_indices, d]`` float32.
+
+    ``melody_conditioning`` is ``"null"`` (the default one-hot chroma) or ``"chroma"``
+    (the clip's own chroma); it is ignored for plain MusicGen.
+    """
+    if melody_conditioning not in ("null", "chroma"):
+        raise ValueError(
+            f"melody_conditioning must be 'null' or 'chroma', not {melody_conditioning!r}"
+        )
+    wave = torch.as_tensor(np.asarray(waves), dtype=torch.float32)
+    wave = wave.unsqueeze(0) if wave.ndim == 1 else wave
+    codes = encode_audio(mg, wave)
+    chroma_src = wave if melody_conditioning == "chroma" else None
+    inputs = conditioning_inputs(mg, wave.shape[0], text, chroma_src)
+    with capture(mg.model, sites, position) as rec:
+        mg.model(**inputs, decoder_input_ids=delayed_inputs(codes), use_cache=False)
+    return {site: rec.stacked(site).cpu().numpy() for site in sites}
+
+
+# ------------------------------------------------------------------------ storage
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """Everything that changes the numbers: part of every shard's fingerprint."""
+
+    model: str
+    sites: tuple[str, ...] = SITES
+    position: str = "last"
+    text: str = ""
+    melody_conditioning: str = "null"
+    batch_size: int = 4
+    shard_size: int = 64
+
+    def fingerprint(self, clip_ids: Sequence[str]) -> str:
+        """Short hash of the settings and the clips of one shard."""
+        payload = json.dumps([self.__dict__, list(clip_ids)], sort_keys=True, default=list)
+        return hashlib.sha1(payload.encode()).hexdigest()[:10]
+
+
+def shard_path(folder: Path, site: str, shard: int, fingerprint: str) -> Path:
+    """Where one site's shard lives."""
+    return folder / "shards" / f"{site}-{shard:05d}-{fingerprint}.npy"
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``.npy`` via a temporary file + rename, so a killed job leaves no half shard."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def extract_manifest(
+    mg: MusicGen,
+    manifest: pd.DataFrame,
+    out_dir: str | Path,
+    settings: ExtractSettings,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Record every clip of ``manifest`` into float16 shards; return the index table.
+
+    Shards already on disk with the same fingerprint are reused, so a killed job
+    resumes where it stopped.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    rows = []
+    bar = tqdm(total=len(manifest), desc="activations", unit="clip", disable=not progress)
+    for shard, start in enumerate(range(0, len(manifest), settings.shard_size)):
+        part = manifest.iloc[start : start + settings.shard_size]
+        fp = settings.fingerprint(part["clip_id"].tolist())
+        paths = {s: shard_path(out, s, shard, fp) for s in settings.sites}
+        if not all(p.exists() for p in paths.values()):
+            arrays = _record_shard(mg, part, settings)
+            for site, path in paths.items():
+                save_npy_atomic(path, arrays[site].astype(np.float16))
+        for row, clip_id in enumerate(part["clip_id"]):
+            rows.append({"clip_id": clip_id, "shard": shard, "row": row, "fingerprint": fp})
+        bar.update(len(part))
+    bar.close()
+    index = pd.DataFrame(rows)
+    return index.merge(manifest[["clip_id", "label"]], on="clip_id", how="left")
+
+
+def _record_shard(mg: MusicGen, part: pd.DataFrame, settings: ExtractSettings) -> dict:
+    chunks: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
+    for start in range(0, len(part), settings.batch_size):
+        batch = part.iloc[start : start + settings.batch_size]
+        waves = np.stack([_clip_audio(r, mg.sample_rate) for r in batch.itertuples()])
+        acts = record(mg, waves, settings.sites, settings.position, settings.text,
+                      settings.melody_conditioning)  # fmt: skip
+        for site in settings.sites:
+            chunks[site].append(acts[site])
+    return {site: np.concatenate(v) for site, v in chunks.items()}
+
+
+def _clip_audio(row: object, sample_rate: int) -> np.ndarray:
+    wave = audio.load(row.source, sample_rate, row.offset_s, row.duration_s)
+    return wave[: int(round(row.duration_s * sample_rate))]
+
+
+def load_site(
+    folder: str | Path, site: str, index: int | None = None, index_table: pd.DataFrame | None = None
+) -> np.ndarray:
+    """Activations of one site in clip order: ``[N, n_indices, d]``, or ``[N, d]`` for one index.
+
+    Shards are memory-mapped, so asking for one layer reads only that layer.
+    """
+    folder = Path(folder)
+    table = index_table if index_table is not None else pd.read_parquet(folder / "index.parquet")
+    parts = []
+    for (shard, fp), group in table.groupby(["shard", "fingerprint"], sort=True):
+        arr = np.load(shard_path(folder, site, int(shard), fp), mmap_mode="r")
+        rows = group["row"].to_numpy()
+        parts.append(np.asarray(arr[rows] if index is None else arr[rows, index]))
+    return np.concatenate(parts).astype(np.float32)

@@ -1,0 +1,106 @@
+"""Config validation (schema defaults, errors that name the key) and pre-flight checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from musicsteer.models import availability_problem, looks_like_path
+
+
+class ConfigError(ValueError):
+    """A config that cannot run, with every problem named by key."""
+
+
+def _with_defaults(validator_cls: type) -> type:
+    """A validator that fills ``default`` values before validating nested objects."""
+    validate_properties = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema) -> Iterator:
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = _copy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def _copy(value: Any) -> Any:
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = error.message.split("'")[1] if "'" in error.message else "?"
+        return f"{path}.{extra}" if path else extra
+    return path or "(top level)"
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Fill defaults into ``config`` in place and validate it; :class:`ConfigError` names keys."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key(e)}: {e.message}" for e in errors]
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: dict) -> None:
+    genres = set(config["data"]["genres"])
+    problems = []
+    for i, pair in enumerate(config["steering"]["pairs"]):
+        for role in ("source", "target"):
+            if pair[role] not in genres:
+                problems.append(
+                    f"  steering.pairs[{i}].{role}: {pair[role]!r} is not in data.genres"
+                )
+        if pair["source"] == pair["target"]:
+            problems.append(f"  steering.pairs[{i}]: source and target are both {pair['source']!r}")
+    if config["probing"]["layer_rule"] == "fixed" and config["probing"]["fixed_layer"] is None:
+        problems.append("  probing.fixed_layer: required when probing.layer_rule is 'fixed'")
+    if config["steering"]["method"] not in config["probing"]["methods"]:
+        problems.append("  steering.method: must be one of probing.methods")
+    if config["steering"]["site"] not in config["activations"]["sites"]:
+        problems.append("  steering.site: must be one of activations.sites")
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def preflight(config: dict) -> tuple[list[str], list[str]]:
+    """What stops the pipeline here, and what may: ``(errors, notices)``.
+
+    Errors: missing data folders, prompts, local model folders. Notices: Hub models
+    that are not cached yet (fetched on first use where there is network; errors when
+    ``HF_HUB_OFFLINE`` is set).
+    """
+    errors, notices = [], []
+    gtzan = Path(config["data"]["gtzan"])
+    if not config["demo"]["render"] and not gtzan.is_dir():
+        errors.append(
+            f"data.gtzan: no GTZAN folder at {gtzan}. Download GTZAN (genres_original/<genre>/"
+            "*.wav) and set data.gtzan to it, or run the offline demo: "
+            "snakemake --configfile config/demo.yaml"
+        )
+    if not Path(config["steering"]["prompts"]).is_file():
+        errors.append(f"steering.prompts: no prompts file at {config['steering']['prompts']}")
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    for key in ("musicgen", "clap"):
+        spec = config["models"][key]
+        issue = availability_problem(spec, config["models"]["dir"])
+        if issue is None:
+            continue
+        if looks_like_path(spec) or offline:
+            errors.append(f"models.{key}: {issue}")
+        else:
+            notices.append(f"models.{key}: {issue}")
+    return errors, notices

@@ -1,0 +1,27 @@
+# Teacher-forced activations of every clip: every layer, both sites, float16 shards.
+
+
+rule extract_activations:
+    input:
+        manifest="results/data/genres/manifest.parquet",
+        model=model_input("musicgen"),
+    output:
+        index="results/activations/genres/index.parquet",
+    log:
+        "logs/extract_activations.log",
+    conda:
+        ENV
+    resources:
+        gpu=1 if config["device"] == "cuda" else 0,
+    params:
+        model=model_path("musicgen"),
+        device=config["device"],
+        dtype=config["dtype"],
+        sites=SITES,
+        position=config["activations"]["position"],
+        text=config["activations"]["text"],
+        melody_conditioning=config["activations"]["melody_conditioning"],
+        batch_size=config["activations"]["batch_size"],
+        shard_size=config["activations"]["shard_size"],
+    script:
+        "../scripts/extract_activations.py"

@@ -1,0 +1,23 @@
+"""Record every clip's activations into float16 shards (rule extract_activations)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from musicsteer.activations import ExtractSettings, extract_manifest
+from musicsteer.data import write_table
+from musicsteer.logs import job_log
+from musicsteer.models import load_musicgen
+
+p = snakemake.params
+with job_log(snakemake.log) as log:
+    mg = load_musicgen(p.model, device=p.device, dtype=p.dtype)
+    settings = ExtractSettings(
+        model=p.model, sites=tuple(p.sites), position=p.position, text=p.text,
+        melody_conditioning=p.melody_conditioning, batch_size=p.batch_size,
+        shard_size=p.shard_size,
+    )  # fmt: skip
+    manifest = pd.read_parquet(snakemake.input.manifest)
+    index = extract_manifest(mg, manifest, Path(snakemake.output.index).parent, settings)
+    write_table(index, snakemake.output.index)
+    log.info("recorded %d clips × %s from %s", len(index), ", ".join(p.sites), p.model)
