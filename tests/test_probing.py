@@ -1,0 +1,438 @@
+"""Tests for musicsteer.probing: clustering scores, batched probes, layer choice."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from musicsteer.probing import (
+    balance_binary,
+    build_vector,
+    clustering_scores,
+    fit_directions,
+    jaccard_matrix,
+    mean_projection,
+    probe_accuracy,
+    probe_table,
+    select_layer,
+)
+from musicsteer.vectors import METHODS, SteeringVector
+
+PLANTED_LAYER = 3
+
+
+def planted_data(n: int = 200, n_layers: int = 6, d: int = 32, seed: int = 0):
+    """Gaussian noise with a unit direction × 3 added to class 1 at one layer only."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_layers, d)).astype(np.float32)
+    y = np.repeat([0, 1], n // 2)
+    rng.shuffle(y)
+    direction = rng.standard_normal(d)
+    direction /= np.linalg.norm(direction)
+    X[y == 1, PLANTED_LAYER] += 3.0 * direction.astype(np.float32)
+    return X, y, direction
+
+
+def blobs(n_per_class: int = 20, d: int = 8, n_layers: int = 2, spread: float = 0.1, seed=0):
+    """Three tight, well-separated classes at every layer, with string labels."""
+    rng = np.random.default_rng(seed)
+    names = np.array(["jazz", "rock", "pop"])
+    centres = 10.0 * np.eye(3, d)
+    labels = np.repeat(names, n_per_class)
+    X = np.stack(
+        [centres[np.repeat(np.arange(3), n_per_class)] for _ in range(n_layers)], axis=1
+    ) + spread * rng.standard_normal((3 * n_per_class, n_layers, d))
+    return X.astype(np.float32), labels
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_data()
+
+
+@pytest.fixture(scope="module")
+def planted_table(planted):
+    X, y, _ = planted
+    return probe_table({"resid": X}, y)
+
+
+# ---------------------------------------------------------------------------
+# Clustering
+# ---------------------------------------------------------------------------
+
+
+def test_clustering_scores_equal_sklearn_on_same_inputs():
+    rng = np.random.default_rng(1)
+    X, labels = blobs(spread=4.0)  # overlapping: scores strictly between 0 and 1
+    X[:, 1] = rng.standard_normal(X[:, 1].shape)  # pure noise at layer 1
+    scores = clustering_scores(X, labels, seed=3, n_init=2)
+    assert list(scores.columns) == ["index", "ari", "nmi"]
+    assert scores["index"].tolist() == [0, 1]
+    for index in range(2):
+        clusters = KMeans(n_clusters=3, random_state=3, n_init=2).fit_predict(X[:, index])
+        row = scores.iloc[index]
+        assert row["ari"] == adjusted_rand_score(labels, clusters)
+        assert row["nmi"] == normalized_mutual_info_score(labels, clusters)
+    assert scores["ari"].iloc[0] > scores["ari"].iloc[1]
+
+
+def test_clustering_scores_are_one_for_separated_classes():
+    X, labels = blobs()
+    scores = clustering_scores(X, labels)
+    np.testing.assert_allclose(scores[["ari", "nmi"]].to_numpy(), 1.0)
+
+
+def test_jaccard_matrix_is_identity_for_separated_clusters():
+    X, labels = blobs()
+    matrix = jaccard_matrix(X[:, 0], labels)
+    assert matrix.index.tolist() == ["jazz", "pop", "rock"]
+    assert sorted(matrix.columns) == ["c0", "c1", "c2"]
+    np.testing.assert_array_equal(matrix.to_numpy(), np.eye(3))
+
+
+def test_jaccard_matrix_values_and_hungarian_order():
+    X, labels = blobs(spread=6.0, seed=2)
+    matrix = jaccard_matrix(X[:, 0], labels, seed=0, n_init=2)
+    clusters = KMeans(n_clusters=3, random_state=0, n_init=2).fit_predict(X[:, 0])
+    for label, column in itertools.product(matrix.index, matrix.columns):
+        a = set(np.flatnonzero(labels == label))
+        b = set(np.flatnonzero(clusters == int(column[1:])))
+        assert matrix.loc[label, column] == pytest.approx(len(a & b) / len(a | b))
+    values = matrix.to_numpy()
+    best = max(values[range(3), list(p)].sum() for p in itertools.permutations(range(3)))
+    assert np.trace(values) == pytest.approx(best)
+
+
+# ---------------------------------------------------------------------------
+# Probes on planted data
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_probe_accuracy_peaks_at_planted_layer(planted, method):
+    X, y, _ = planted
+    accuracy = probe_accuracy(X, y, method)
+    assert accuracy.shape == (X.shape[1],)
+    assert int(np.argmax(accuracy)) == PLANTED_LAYER
+    assert accuracy[PLANTED_LAYER] > 0.85
+    noise = np.delete(accuracy, PLANTED_LAYER)
+    assert np.all(np.abs(noise - 0.5) < 0.2)
+    assert abs(noise.mean() - 0.5) < 0.1
+
+
+def test_probe_table_shape_and_columns(planted, planted_table):
+    X, _, _ = planted
+    assert list(planted_table.columns) == ["site", "index", "method", "accuracy"]
+    assert len(planted_table) == X.shape[1] * 3
+    assert set(planted_table["method"]) == {"dim", "bce", "mse"}
+    for method in METHODS:  # same folds and seed as probe_accuracy
+        rows = planted_table[planted_table["method"] == method].sort_values("index")
+        np.testing.assert_array_equal(rows["accuracy"], probe_accuracy(X, planted[1], method))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_select_layer_picks_planted_layer(planted_table, method):
+    assert select_layer(planted_table, "accuracy", site="resid", method=method) == PLANTED_LAYER
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_directions_recover_planted_direction(method):
+    # N=2000: at N=200, d=32 the sampling noise of the class means alone caps the
+    # expected cosine near 0.95, so the threshold would test luck, not the fit.
+    X, y, planted_direction = planted_data(n=2000)
+    directions = fit_directions(X, y, method)
+    assert directions.shape == (6, 32) and directions.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, atol=1e-5)
+    assert cosine(directions[PLANTED_LAYER], planted_direction) > 0.95
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_directions_point_towards_positive_class(planted, method):
+    X, y, planted_direction = planted
+    directions = fit_directions(X, y, method)
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, atol=1e-5)
+    assert directions[PLANTED_LAYER] @ planted_direction > 0.8
+    flipped = fit_directions(X, 1 - y, method)
+    np.testing.assert_allclose(flipped, -directions, atol=1e-4)
+
+
+def test_dim_direction_is_normalised_mean_difference(planted):
+    X, y, _ = planted
+    difference = X[y == 1].mean(0) - X[y == 0].mean(0)
+    expected = difference / np.linalg.norm(difference, axis=1, keepdims=True)
+    np.testing.assert_allclose(fit_directions(X, y, "dim"), expected, atol=1e-5)
+
+
+def test_float16_input_gives_the_same_directions(planted):
+    X, y, _ = planted
+    X16 = X.astype(np.float16)
+    for method in METHODS:
+        np.testing.assert_allclose(
+            fit_directions(X16, y, method),
+            fit_directions(X16.astype(np.float32), y, method),
+            atol=1e-6,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Exact agreement with sklearn on the same objective
+# ---------------------------------------------------------------------------
+
+
+def sklearn_direction(X_layer: np.ndarray, y: np.ndarray, method: str, l2: float) -> np.ndarray:
+    """Reference: sklearn on standardised features, weights mapped back to raw space."""
+    scaler = StandardScaler().fit(X_layer)
+    Z = scaler.transform(X_layer)
+    if method == "mse":
+        coef = Ridge(alpha=l2 * len(y)).fit(Z, 2.0 * y - 1.0).coef_
+    else:
+        model = LogisticRegression(C=1.0 / (l2 * len(y)), tol=1e-10, max_iter=10_000)
+        coef = model.fit(Z, y).coef_[0]
+    w = coef / scaler.scale_
+    return w / np.linalg.norm(w)
+
+
+@pytest.mark.parametrize("method", ["mse", "bce"])
+@pytest.mark.parametrize(("n", "d"), [(150, 12), (40, 64)], ids=["primal", "dual"])
+def test_regression_directions_match_sklearn(method, n, d):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((n, 2, d)) * rng.uniform(0.1, 20, size=d) + 7.0
+    y = np.repeat([0, 1], n // 2)
+    X[y == 1] += 0.8 * rng.standard_normal(d)
+    for l2 in (1e-2, 1e-1):
+        directions = fit_directions(X, y, method, l2=l2)
+        for index in range(2):
+            expected = sklearn_direction(X[:, index], y, method, l2)
+            assert cosine(directions[index], expected) > 1 - 1e-5
+
+
+def reference_accuracy(X: np.ndarray, y: np.ndarray, method: str, folds: int, seed: int):
+    """Per-layer sklearn/numpy loop implementing the documented prediction rules."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    correct = np.zeros(X.shape[1])
+    for train, test in splitter.split(X[:, 0], y):
+        for index in range(X.shape[1]):
+            A, B = X[train, index].astype(np.float64), X[test, index].astype(np.float64)
+            if method == "dim":
+                m1, m0 = A[y[train] == 1].mean(0), A[y[train] == 0].mean(0)
+                w = m1 - m0
+                predicted = B @ w > 0.5 * (m1 @ w + m0 @ w)
+            else:
+                scaler = StandardScaler().fit(A)
+                ZA, ZB = scaler.transform(A), scaler.transform(B)
+                if method == "mse":
+                    ridge = Ridge(alpha=1e-2 * len(train)).fit(ZA, 2.0 * y[train] - 1.0)
+                    predicted = ridge.predict(ZB) > 0
+                else:
+                    logistic = LogisticRegression(C=1 / (1e-2 * len(train)), tol=1e-10)
+                    predicted = logistic.fit(ZA, y[train]).predict_proba(ZB)[:, 1] > 0.5
+            correct[index] += (predicted == y[test]).sum()
+    return correct / len(y)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_probe_accuracy_matches_per_layer_reference(method):
+    X, y, _ = planted_data(n=120, n_layers=4, d=16, seed=3)
+    expected = reference_accuracy(X, y, method, folds=4, seed=7)
+    actual = probe_accuracy(X, y, method, folds=4, seed=7)
+    # Identical up to a clip sitting exactly on a decision boundary.
+    np.testing.assert_allclose(actual, expected, atol=1.5 / len(y))
+
+
+def test_folds_are_capped_at_the_minority_class_count():
+    X, y, _ = planted_data(n=40, n_layers=4, d=4)
+    keep = np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns when folds exceed a class count
+        capped = probe_accuracy(X[keep], y[keep], "dim", folds=5)  # 5 folds > 3 positives
+    np.testing.assert_array_equal(capped, probe_accuracy(X[keep], y[keep], "dim", folds=3))
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", [fit_directions, probe_accuracy])
+def test_probe_input_errors(function):
+    X, y, _ = planted_data(n=20, n_layers=4, d=4)
+    with pytest.raises(ValueError, match="3-D"):
+        function(X[:, 0], y, "dim")
+    with pytest.raises(ValueError, match="20 clips"):
+        function(X, y[:-1], "dim")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        function(X, np.zeros_like(y), "dim")
+    one_positive = np.zeros_like(y)
+    one_positive[0] = 1
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        function(X, one_positive, "dim")
+    with pytest.raises(ValueError, match="binary"):
+        function(X, y * 2, "dim")
+    with pytest.raises(ValueError, match="method must be one of"):
+        function(X, y, "svm")
+    X_nan = X.copy()
+    X_nan[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        function(X_nan, y, "mse")
+
+
+def test_other_input_errors():
+    X, labels = blobs()
+    with pytest.raises(ValueError, match="at least 2 distinct labels"):
+        clustering_scores(X, ["jazz"] * len(labels))
+    with pytest.raises(ValueError, match="3-D"):
+        clustering_scores(X[:, 0], labels)
+    with pytest.raises(ValueError, match="clips"):
+        clustering_scores(X, labels[:-1])
+    with pytest.raises(ValueError, match="2-D"):
+        jaccard_matrix(X, labels)
+    with pytest.raises(ValueError, match="l2 must be > 0"):
+        fit_directions(*planted_data(n=20)[:2], "mse", l2=0.0)
+    with pytest.raises(ValueError, match="empty"):
+        probe_table({}, [0, 1])
+    with pytest.raises(ValueError, match="do not match"):
+        mean_projection(X, np.zeros((3, 8)))
+
+
+# ---------------------------------------------------------------------------
+# Layer selection, projections, vectors
+# ---------------------------------------------------------------------------
+
+
+def test_select_layer_rules():
+    table = pd.DataFrame(
+        {
+            "site": ["resid"] * 8 + ["attn"] * 4,
+            "index": [0, 1, 2, 3] * 3,
+            "method": ["mse"] * 4 + ["dim"] * 4 + ["mse"] * 4,
+            "accuracy": [0.6, 0.9, 0.9, 0.95, 0.99, 0.5, 0.5, 0.5, 0.5, 0.7, 0.8, np.nan],
+        }
+    )
+    assert select_layer(table) == 3
+    assert select_layer(table, max_index=2) == 1  # tie between 1 and 2 -> earliest
+    assert select_layer(table, method="dim") == 0
+    assert select_layer(table, site="attn") == 2  # NaN ignored
+    assert select_layer(table, rule="fixed", fixed=2, max_index=3) == 2
+    ari = pd.DataFrame({"index": [0, 1, 2], "ari": [0.1, 0.4, 0.2], "nmi": [0.9, 0.1, 0.1]})
+    assert select_layer(ari, rule="ari") == 1
+    assert select_layer(ari, rule="ari", max_index=0) == 0
+
+
+def test_select_layer_errors():
+    table = pd.DataFrame({"index": [0, 1], "accuracy": [0.5, 0.6]})
+    with pytest.raises(ValueError, match="needs a `fixed`"):
+        select_layer(table, rule="fixed")
+    with pytest.raises(ValueError, match="outside"):
+        select_layer(table, rule="fixed", fixed=5, max_index=3)
+    with pytest.raises(ValueError, match="rule must be"):
+        select_layer(table, rule="best")
+    with pytest.raises(ValueError, match="'ari' column"):
+        select_layer(table, rule="ari")
+    with pytest.raises(ValueError, match="no rows"):
+        select_layer(table, site="attn", max_index=-1)
+
+
+def test_mean_projection_equals_direct_mean(planted):
+    X, y, _ = planted
+    directions = fit_directions(X, y, "mse")
+    expected = np.einsum("nld,ld->nl", X.astype(np.float64), directions).mean(0)
+    np.testing.assert_allclose(mean_projection(X, directions), expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        mean_projection(X.astype(np.float16), directions),
+        np.einsum("nld,ld->nl", X.astype(np.float16).astype(np.float64), directions).mean(0),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+
+
+def test_build_vector_round_trips(planted, tmp_path):
+    X, y, _ = planted
+    accuracy = probe_accuracy(X, y, "bce")
+    vector = build_vector(
+        X, y, "bce", "resid", 3, "genre", "rock", "rest", "musicgen-small", accuracy=accuracy
+    )
+    assert isinstance(vector, SteeringVector)
+    np.testing.assert_allclose(vector.directions, fit_directions(X, y, "bce"))
+    np.testing.assert_allclose(vector.mean_projection, mean_projection(X, vector.directions))
+    assert vector.accuracy == pytest.approx(accuracy.tolist())
+    loaded = SteeringVector.load(vector.save(tmp_path / "v.npz"))
+    assert (loaded.layer, loaded.method, loaded.positive) == (3, "bce", "rock")
+    default = build_vector(X, y, "dim", "attn", 0, "genre", "rock", "jazz", "m")
+    assert np.isnan(default.accuracy).all() and len(default.accuracy) == X.shape[1]
+
+
+# ---------------------------------------------------------------------------
+# Balanced subsampling
+# ---------------------------------------------------------------------------
+
+
+def test_balance_binary_against_one_class():
+    labels = ["rock"] * 30 + ["jazz"] * 12 + ["pop"] * 50
+    indices, y = balance_binary(labels, "rock", "jazz", seed=0)
+    chosen = np.asarray(labels)[indices]
+    assert np.count_nonzero(y == 1) == np.count_nonzero(y == 0) == 12
+    assert set(chosen[y == 0]) == {"jazz"} and set(chosen[y == 1]) == {"rock"}
+    assert np.all(np.diff(indices) > 0)  # sorted, no repeats
+
+
+def test_balance_binary_rest_spreads_over_other_classes():
+    labels = ["rock"] * 30 + ["jazz"] * 50 + ["pop"] * 50 + ["folk"] * 5
+    indices, y = balance_binary(labels, "rock", None, seed=1)
+    chosen = np.asarray(labels)[indices]
+    assert np.count_nonzero(y == 1) == np.count_nonzero(y == 0) == 30
+    negatives = pd.Series(chosen[y == 0]).value_counts().to_dict()
+    assert negatives["folk"] == 5  # small class used fully, the rest split evenly
+    assert sorted([negatives["jazz"], negatives["pop"]]) == [12, 13]
+
+
+def test_balance_binary_subsamples_positive_when_rest_is_small():
+    labels = ["rock"] * 40 + ["jazz"] * 6 + ["pop"] * 4
+    _, y = balance_binary(labels, "rock", None, seed=0)
+    assert np.count_nonzero(y == 1) == np.count_nonzero(y == 0) == 10
+
+
+def test_balance_binary_is_deterministic_under_seed():
+    labels = ["rock"] * 30 + ["jazz"] * 50 + ["pop"] * 50
+    first = balance_binary(labels, "rock", None, seed=4)
+    again = balance_binary(labels, "rock", None, seed=4)
+    other = balance_binary(labels, "rock", None, seed=5)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_balance_binary_errors():
+    labels = ["rock"] * 5 + ["jazz"] * 1
+    with pytest.raises(ValueError, match="positive class 'metal'"):
+        balance_binary(labels, "metal", None, seed=0)
+    with pytest.raises(ValueError, match="negative class 'metal'"):
+        balance_binary(labels, "rock", "metal", seed=0)
+    with pytest.raises(ValueError, match="same class"):
+        balance_binary(labels, "rock", "rock", seed=0)
+    with pytest.raises(ValueError, match="no classes other"):
+        balance_binary(["rock"] * 4, "rock", None, seed=0)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        balance_binary(labels, "rock", "jazz", seed=0)
+
+
+def test_orientation_safety_net_flips_backward_rows(planted):
+    from musicsteer.probing import _orient_towards_positive
+
+    X, y, _ = planted
+    directions = fit_directions(X, y, "dim")
+    backward = directions.copy()
+    backward[[1, 3]] *= -1
+    np.testing.assert_array_equal(_orient_towards_positive(backward, X, y), directions)
