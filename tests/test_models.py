@@ -74,3 +74,13 @@ def test_melody_chroma_matches_the_extractor_recipe_and_finds_the_pitch():
     assert torch.all(chroma.sum(-1) == 1)
     assert torch.equal(chroma[0].argmax(-1), _reference_chroma(a440))
     assert (chroma[0, 2:-2].argmax(-1) == 9).all()  # A is pitch class 9 from C
+
+
+def test_tiny_codec_codes_depend_on_the_audio(tiny):
+    from musicsteer.activations import encode_audio
+
+    t = torch.arange(16_000) / 32_000
+    waves = torch.stack([0.3 * torch.sin(2 * torch.pi * f * t) for f in (110.0, 440.0)])
+    codes = encode_audio(tiny, waves)
+    assert not torch.equal(codes[0], codes[1])
+    assert all(len(codes[:, k].unique()) > 4 for k in range(codes.shape[1]))

@@ -318,8 +318,65 @@ def random_musicgen(melody: bool, shape: str = "tiny", seed: int = 0) -> MusicGe
     torch.manual_seed(seed)
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
     model = cls(config).eval()
+    _condition_codec(model.audio_encoder, seed)
     model.generation_config = _generation_config()
     return MusicGen(model=model, tokenizer=tokenizer, name=f"random-{shape}", is_melody=melody)
+
+
+@torch.no_grad()
+def _condition_codec(codec: torch.nn.Module, seed: int) -> None:
+    """Make a random EnCodec encode and decode audio-dependently.
+
+    A freshly built codec is degenerate: its codebooks are all zeros (every frame is
+    code 0), its encoder maps all audio to nearly one vector, and its decoder shrinks
+    every signal towards a fixed waveform. Here, deterministically: biases are zeroed,
+    every convolution is rescaled to unit output variance on probe audio (LSUV), and
+    each residual stage takes its code vectors from encoder frames (k-means-style
+    init, as EnCodec's own training starts). Codes then depend on the input, and
+    different codes decode to different audio.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    probe = _probe_audio(int(codec.config.sampling_rate), gen).unsqueeze(1)
+    for name, param in codec.named_parameters():
+        if name.startswith(("encoder.", "decoder.")) and "bias" in name.rsplit(".", 1)[-1]:
+            param.zero_()
+    _unit_variance(codec.encoder, probe)
+    frames = codec.encoder(probe)  # [n, dim, frames]
+    _fill_codebooks(codec.quantizer, frames.transpose(1, 2).reshape(-1, frames.shape[1]), gen)
+    codes = codec.quantizer.encode(frames)
+    _unit_variance(codec.decoder, codec.quantizer.decode(codes), last_std=0.1)
+
+
+def _probe_audio(sample_rate: int, gen: torch.Generator, n: int = 16) -> torch.Tensor:
+    """Deterministic 0.5-s mixtures of tones and noise at varied levels."""
+    t = torch.arange(sample_rate // 2) / sample_rate
+    freqs = 55.0 * 2 ** (torch.rand(n, 3, 1, generator=gen) * 6)
+    tones = (torch.sin(2 * torch.pi * freqs * t) * torch.rand(n, 3, 1, generator=gen)).sum(1)
+    noise = torch.randn(n, len(t), generator=gen) * torch.rand(n, 1, generator=gen)
+    return 0.1 * tones + 0.1 * noise
+
+
+def _unit_variance(stack: torch.nn.Module, x: torch.Tensor, last_std: float = 1.0) -> None:
+    """LSUV: rescale each weight-normed convolution, in order, to unit output std."""
+    convs = [m for m in stack.modules() if hasattr(m, "parametrizations")]
+    seen: dict[str, torch.Tensor] = {}
+    for i, conv in enumerate(convs):
+        handle = conv.register_forward_hook(lambda _m, _a, out: seen.update(std=out.std()))
+        stack(x)
+        handle.remove()
+        target = last_std if i == len(convs) - 1 else 1.0
+        conv.parametrizations.weight.original0.mul_(target / seen["std"].clamp_min(1e-8))
+
+
+def _fill_codebooks(quantizer: torch.nn.Module, frames: torch.Tensor, gen: torch.Generator) -> None:
+    residual = frames
+    for layer in quantizer.layers:
+        book = layer.codebook
+        pick = torch.randint(0, residual.shape[0], (book.embed.shape[0],), generator=gen)
+        jitter = torch.randn(book.embed.shape, generator=gen) * residual.std() * 0.01
+        book.embed.copy_(residual[pick] + jitter)
+        book.embed_avg.copy_(book.embed)
+        residual = residual - book.embed[torch.cdist(residual, book.embed).argmin(1)]
 
 
 def _generation_config() -> GenerationConfig:
