@@ -25,7 +25,12 @@ from musicsteer.models import MusicGen, decoder_layers, inner_decoder
 from musicsteer.vectors import SITES, SteeringVector
 
 __all__ = [
-    "SteeringVector", "apply_vector", "generate", "generate_pair_samples", "norm_preserving_add", "steer",
+    "SteeringVector",
+    "apply_vector",
+    "generate",
+    "generate_pair_samples",
+    "norm_preserving_add",
+    "steer",
 ]
 CFG_MODES = ("both", "cond")
 

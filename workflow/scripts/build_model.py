@@ -6,5 +6,7 @@ from musicsteer.logs import job_log
 from musicsteer.models import build_builtin
 
 with job_log(snakemake.log) as log:
-    out = build_builtin(snakemake.wildcards.name, Path(snakemake.output[0]).parent, snakemake.params.seed)
+    out = build_builtin(
+        snakemake.wildcards.name, Path(snakemake.output[0]).parent, snakemake.params.seed
+    )
     log.info("built %s in %s", snakemake.wildcards.name, out)

@@ -1,0 +1,42 @@
+# Two commands set up and run everything on a fresh machine: `make demo` and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+TORCH   ?= torch==2.13.0
+BIN      = $(VENV)/bin
+CORES   ?= 2
+SYSTEM_PACKAGES = fluidsynth libfluidsynth3 timgm6mb-soundfont
+
+.PHONY: install system-deps demo test lint clean-results
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"  # pinned first: an unpinned torch pulls a CUDA build
+	$(BIN)/pip install -q -e ".[workflow,dev]"
+	touch $@
+
+install: $(VENV)/.installed system-deps
+
+# FluidSynth + the TimGM6mb soundfont render the offline data (Debian packages, as root).
+system-deps:
+	@if [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] && ldconfig -p | grep -q libfluidsynth; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	else echo "please install: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; fi
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	@echo; cat results/tables/genre_fusion.md
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check workflow
+	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+test: install lint
+	$(BIN)/pytest -q
+
+clean-results:
+	rm -rf results logs .snakemake
