@@ -26,7 +26,11 @@ rule genre_fusion_table:
     input:
         scores=pair_paths("results/evaluation/{pair}/scores.parquet"),
     output:
-        csv="results/tables/genre_fusion.csv",
+        csv=report(
+            "results/tables/genre_fusion.csv",
+            caption="../report/genre_fusion.rst",
+            category="Genre fusion",
+        ),
         markdown="results/tables/genre_fusion.md",
         long="results/tables/genre_fusion_long.parquet",
     log:

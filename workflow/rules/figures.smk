@@ -6,8 +6,16 @@ rule figure_clustering:
         clustering="results/probing/genres/clustering.parquet",
         jaccard="results/probing/genres/jaccard.parquet",
     output:
-        clustering="results/figures/clustering.png",
-        jaccard="results/figures/jaccard.png",
+        clustering=report(
+            "results/figures/clustering.png",
+            caption="../report/clustering.rst",
+            category="Where concepts live",
+        ),
+        jaccard=report(
+            "results/figures/jaccard.png",
+            caption="../report/jaccard.rst",
+            category="Where concepts live",
+        ),
     log:
         "logs/figure_clustering.log",
     conda:
@@ -20,7 +28,12 @@ rule figure_probes:
     input:
         probes="results/probing/pairs/{source}_to_{target}/probes.parquet",
     output:
-        "results/figures/probe_accuracy_{source}_to_{target}.png",
+        report(
+            "results/figures/probe_accuracy_{source}_to_{target}.png",
+            caption="../report/probes.rst",
+            category="Probes",
+            subcategory="{source} to {target}",
+        ),
     log:
         "logs/figure_probes/{source}_to_{target}.log",
     conda:
