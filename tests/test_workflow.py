@@ -72,7 +72,7 @@ def test_demo_wrote_every_stage(demo_run):
         assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000
     samples = pd.read_parquet(work / "results/steering/rock_to_pop/samples.parquet")
     assert sorted(samples.kind.unique()) == ["original", "steered"]
-    assert all(Path(p).exists() for p in samples.path)
+    assert all((work / p).exists() for p in samples.path)
     syn = pd.read_parquet(work / "resources/demo/syntheory/manifest.parquet")
     assert len(syn) > 0 and "silent" in syn.columns
 
