@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,8 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from musicsteer import audio
 from musicsteer.models import PAD_TOKEN_ID, MusicGen, decoder_layers, inner_decoder, melody_chroma
+from musicsteer.storage import save_npy_atomic
 
 SITES = ("resid", "attn")
 POSITIONS = ("last", "mean")
@@ -235,30 +233,20 @@ def shard_path(folder: Path, site: str, shard: int, fingerprint: str) -> Path:
     return folder / "shards" / f"{site}-{shard:05d}-{fingerprint}.npy"
 
 
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``.npy`` via a temporary file + rename, so a killed job leaves no half shard."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def extract_manifest(
     mg: MusicGen,
     manifest: pd.DataFrame,
     out_dir: str | Path,
     settings: ExtractSettings,
     progress: bool = True,
+    clips_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Record every clip of ``manifest`` into float16 shards; return the index table.
 
-    Shards already on disk with the same fingerprint are reused, so a killed job
-    resumes where it stopped.
+    Audio comes from the clip store in ``clips_dir`` (see :mod:`musicsteer.clipstore`;
+    the manifest then has ``clip_shard``/``clip_row``) or is decoded from each row's
+    ``source``. Shards already on disk with the same fingerprint are reused, so a
+    killed job resumes where it stopped.
     """
     from tqdm import tqdm
 
@@ -270,7 +258,7 @@ def extract_manifest(
         fp = settings.fingerprint(part["clip_id"].tolist())
         paths = {s: shard_path(out, s, shard, fp) for s in settings.sites}
         if not all(p.exists() for p in paths.values()):
-            arrays = _record_shard(mg, part, settings)
+            arrays = _record_shard(mg, part, settings, clips_dir)
             for site, path in paths.items():
                 save_npy_atomic(path, arrays[site].astype(np.float16))
         for row, clip_id in enumerate(part["clip_id"]):
@@ -281,11 +269,11 @@ def extract_manifest(
     return index.merge(manifest[["clip_id", "label"]], on="clip_id", how="left")
 
 
-def _record_shard(mg: MusicGen, part: pd.DataFrame, settings: ExtractSettings) -> dict:
+def _record_shard(
+    mg: MusicGen, part: pd.DataFrame, settings: ExtractSettings, clips_dir: str | Path | None
+) -> dict:
     chunks: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
-    for start in range(0, len(part), settings.batch_size):
-        batch = part.iloc[start : start + settings.batch_size]
-        waves = np.stack([_clip_audio(r, mg.sample_rate) for r in batch.itertuples()])
+    for waves in _wave_batches(part, mg.sample_rate, settings.batch_size, clips_dir):
         acts = record(mg, waves, settings.sites, settings.position, settings.text,
                       settings.melody_conditioning)  # fmt: skip
         for site in settings.sites:
@@ -293,9 +281,17 @@ def _record_shard(mg: MusicGen, part: pd.DataFrame, settings: ExtractSettings) -
     return {site: np.concatenate(v) for site, v in chunks.items()}
 
 
-def _clip_audio(row: object, sample_rate: int) -> np.ndarray:
-    wave = audio.load(row.source, sample_rate, row.offset_s, row.duration_s)
-    return wave[: int(round(row.duration_s * sample_rate))]
+def _wave_batches(
+    part: pd.DataFrame, sample_rate: int, batch_size: int, clips_dir: str | Path | None
+) -> Iterator[np.ndarray]:
+    from musicsteer import clipstore
+
+    if clips_dir is not None:
+        yield from clipstore.iter_clip_batches(part, clips_dir, batch_size)
+        return
+    for start in range(0, len(part), batch_size):
+        rows = part.iloc[start : start + batch_size].itertuples(index=False)
+        yield np.stack([clipstore.load_clip_from_source(row, sample_rate) for row in rows])
 
 
 def load_site(
