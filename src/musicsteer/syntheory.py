@@ -7,14 +7,25 @@ the same chord voicings (including the progression voicing quirk) and the same i
 order. Audio is rendered locally with FluidSynth and the TimGM6mb SoundFont
 (:mod:`musicsteer.render`); the original used rustysynth, see the spec for the
 measured level and timbre match.
+
+Config subsets go through :func:`select_items` (programs by GM number or name, octaves,
+roots, keys, ...); :func:`count_table` and ``python -m musicsteer.syntheory --count``
+count them without rendering. :func:`split_silent` sets silent clips aside with a
+reason, and :func:`load_hub_syntheory` fetches the published set from the Hub instead.
 """
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import io
 import json
+import math
+import os
+import re
 import sys
 from bisect import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import product
@@ -26,7 +37,14 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from musicsteer.render import DEFAULT_GAIN, find_soundfont, render_midi, to_pcm16, write_wav
+from musicsteer.render import (
+    DEFAULT_GAIN,
+    INSTALL_HINT,
+    find_soundfont,
+    render_midi,
+    to_pcm16,
+    write_wav,
+)
 
 # ---------------------------------------------------------------------------------------
 # Constants of the published generator
@@ -220,15 +238,25 @@ class SynItem:
         return row
 
 
+_FLAT_NAMES = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
+
+
 def _pc(value: int | str) -> int:
-    """Pitch class from an int or a sharp name (``"C#"``)."""
+    """Pitch class from an int or a note name (``"C#"``, ``"Db"``, ``"c"``)."""
     if isinstance(value, str):
-        if value not in PITCH_CLASS_NAMES:
+        name = value[:1].upper() + value[1:]
+        name = _FLAT_NAMES.get(name, name)
+        if name not in PITCH_CLASS_NAMES:
             raise ValueError(f"unknown pitch class {value!r}; use one of {PITCH_CLASS_NAMES}")
-        return PITCH_CLASS_NAMES.index(value)
+        return PITCH_CLASS_NAMES.index(name)
     if not 0 <= int(value) <= 11:
         raise ValueError(f"pitch class must be 0..11, got {value}")
     return int(value)
+
+
+def pitch_class(value: int | str) -> int:
+    """Pitch class 0..11 of an int or a note name (``"C#"``, ``"Db"``); else ValueError."""
+    return _pc(value)
 
 
 def _checked(values: Iterable, allowed: Sequence, what: str) -> list:
@@ -356,6 +384,187 @@ def items_for(concept: str, **subset) -> list[SynItem]:
 def count_items(concept: str, **subset) -> int:
     """Number of clips of ``concept`` (full spec: 9,936 / 13,248 / 20,976)."""
     return len(items_for(concept, **subset))
+
+
+# ---------------------------------------------------------------------------------------
+# Config subsets and counting mode
+# ---------------------------------------------------------------------------------------
+
+ALL = "all"
+# A subset value: None or "all" (full spec), one value, or several.
+SubsetValues = Iterable[int | str] | int | str | None
+OCTAVES: tuple[int, ...] = tuple(range(9))  # of the notes subset: C0..B8
+# Which select_items() arguments each concept takes.
+SUBSET_KEYS: dict[str, tuple[str, ...]] = {
+    "notes": ("programs", "octaves", "midi_notes"),
+    "chords": ("programs", "roots", "qualities", "inversions"),
+    "chord_progressions": ("programs", "keys", "progressions"),
+}
+
+
+def _excluded_reason(program: int) -> str:
+    """Why the spec drops a program (empty if it keeps it)."""
+    if gm_category(program) in ATONAL_CATEGORIES:
+        return f"atonal category {gm_category(program)!r}"
+    if program in POLYPHONIC_PROGRAMS:
+        return "polyphonic"
+    if program in ARTICULATE_PROGRAMS:
+        return "highly articulate"
+    return ""
+
+
+def _valid_programs_text() -> str:
+    """The 92 programs as ``number name`` pairs, for error messages."""
+    return ", ".join(f"{p} {GM_PROGRAM_NAMES[p]}" for p in PROGRAMS)
+
+
+def _program_by_name(name: str) -> int:
+    """GM program number of an instrument name (case-insensitive, ``_`` for spaces)."""
+    key = name.strip().lower().replace("_", " ")
+    for program, gm_name in enumerate(GM_PROGRAM_NAMES):
+        if gm_name.lower() == key:
+            return program
+    if key.isdigit():
+        return int(key)
+    close = difflib.get_close_matches(name, [GM_PROGRAM_NAMES[p] for p in PROGRAMS], n=3)
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    raise ValueError(f"unknown instrument {name!r}{hint}; valid programs: {_valid_programs_text()}")
+
+
+def resolve_program(value: int | str) -> int:
+    """A spec program (one of the 92) from its GM number or name (``"Flute"`` → 73).
+
+    Raises ``ValueError`` naming the value and listing the valid programs, also for a
+    GM program that the spec excludes (and why).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
+        raise ValueError(f"program must be a GM number or name, got {value!r}")
+    program = _program_by_name(value) if isinstance(value, str) else int(value)
+    if not 0 <= program <= 127:
+        raise ValueError(f"program {program} is not a GM program (0..127)")
+    reason = _excluded_reason(program)
+    if reason:
+        raise ValueError(
+            f"program {program} ({GM_PROGRAM_NAMES[program]}) is excluded by the SynTheory "
+            f"spec ({reason}); valid programs: {_valid_programs_text()}"
+        )
+    return program
+
+
+def _is_all(value: object) -> bool:
+    """Whether a subset value means "the full spec" (None or ``"all"``)."""
+    return value is None or (isinstance(value, str) and value.lower() == ALL)
+
+
+def _as_list(value: object) -> list:
+    """A single value or an iterable of values as a list (strings stay whole)."""
+    if isinstance(value, str | int | np.integer) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def resolve_programs(programs: SubsetValues = None) -> list[int]:
+    """Programs of a subset: None/``"all"`` → the 92; else numbers and/or GM names."""
+    if _is_all(programs):
+        return list(PROGRAMS)
+    return [resolve_program(p) for p in _as_list(programs)]
+
+
+def _note_subset(octaves: object, midi_notes: object) -> list[int]:
+    """MIDI notes of the notes subset: given notes (default 0..107) within ``octaves``."""
+    notes = MIDI_NOTES if _is_all(midi_notes) else _as_list(midi_notes)
+    notes = _checked([int(n) for n in notes], MIDI_NOTES, "MIDI note(s) (spec: 0..107)")
+    if _is_all(octaves):
+        return notes
+    wanted = _checked([int(o) for o in _as_list(octaves)], OCTAVES, "octave(s)")
+    return [n for n in notes if n // 12 in wanted]
+
+
+def _or_none(value: object) -> list | None:
+    """``None`` for the full spec, else the value as a list."""
+    return None if _is_all(value) else _as_list(value)
+
+
+def _check_applicable(concept: str, given: dict[str, object]) -> None:
+    """Raise if an argument is set that the concept does not take."""
+    if concept not in SUBSET_KEYS:
+        raise ValueError(f"unknown concept {concept!r}; known: {list(CONCEPTS)}")
+    wrong = [k for k, v in given.items() if v is not None and k not in SUBSET_KEYS[concept]]
+    if wrong:
+        raise ValueError(
+            f"{', '.join(wrong)} do(es) not apply to {concept}; "
+            f"it takes: {', '.join(SUBSET_KEYS[concept])}"
+        )
+
+
+def select_items(
+    concept: str,
+    programs: SubsetValues = None,
+    octaves: SubsetValues = None,
+    midi_notes: SubsetValues = None,
+    roots: SubsetValues = None,
+    qualities: SubsetValues = None,
+    inversions: SubsetValues = None,
+    keys: SubsetValues = None,
+    progressions: SubsetValues = None,
+) -> list[SynItem]:
+    """Items of a config subset of ``concept``; None or ``"all"`` means the full spec.
+
+    ``programs``: GM numbers or names (case-insensitive: ``"Flute"``, ``"violin"``), only
+    the 92 the spec keeps. notes take ``octaves`` (0..8) and/or ``midi_notes`` (0..107);
+    chords ``roots`` (names or pitch classes), ``qualities``, ``inversions``
+    (``"5"``, ``"6"``, ``"64"``); chord_progressions ``keys`` and ``progressions``
+    (``"ionian:1-4-5-1"``). An argument the concept does not take raises ``ValueError``,
+    as does any unknown value (the message lists the valid ones).
+    """
+    _check_applicable(
+        concept,
+        dict(
+            programs=programs, octaves=octaves, midi_notes=midi_notes, roots=roots,
+            qualities=qualities, inversions=inversions, keys=keys, progressions=progressions,
+        ),
+    )  # fmt: skip
+    progs = resolve_programs(programs)
+    if concept == "notes":
+        return note_items(programs=progs, midi_notes=_note_subset(octaves, midi_notes))
+    if concept == "chords":
+        invs = _or_none(inversions)
+        return chord_items(
+            programs=progs,
+            roots=_or_none(roots),
+            qualities=_or_none(qualities),
+            inversions=None if invs is None else [str(i) for i in invs],
+        )
+    return progression_items(
+        programs=progs, keys=_or_none(keys), progressions=_or_none(progressions)
+    )
+
+
+def subset_for(concept: str, options: Mapping[str, object] | None) -> dict[str, object]:
+    """The :func:`select_items` arguments of ``concept`` from flat config options.
+
+    A config may hold one flat subset for all concepts (``programs``, ``octaves``,
+    ``roots``, ``keys``, ...); each concept takes only its own keys (see
+    :data:`SUBSET_KEYS`), the rest are ignored here.
+    """
+    if concept not in SUBSET_KEYS:
+        raise ValueError(f"unknown concept {concept!r}; known: {list(CONCEPTS)}")
+    return {k: v for k, v in (options or {}).items() if k in SUBSET_KEYS[concept]}
+
+
+def count_table(subset_spec: dict[str, dict | None] | None = None) -> pd.DataFrame:
+    """Counting mode (nothing is rendered): clips per concept of a config subset.
+
+    ``subset_spec`` maps a concept to its :func:`select_items` arguments (``{}`` or
+    None: full spec); None counts the three full sets (9,936 / 13,248 / 20,976).
+    Returns a DataFrame with columns ``concept, items``.
+    """
+    spec = dict.fromkeys(CONCEPTS) if subset_spec is None else subset_spec
+    rows = [
+        {"concept": concept, "items": len(select_items(concept, **(subset or {})))}
+        for concept, subset in spec.items()
+    ]
+    return pd.DataFrame(rows, columns=["concept", "items"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -494,9 +703,250 @@ def render_items(
     out = Path(out_dir)
     tasks = [(it, str(clip_path(out, it)), sample_rate, sf2) for it in items]
     stats = _stats(tasks, threads, progress)
-    rows = []
-    for item, (rms_db, peak) in zip(items, stats, strict=True):
-        row = {**_HEAD, **item.record(), "path": clip_path(".", item).as_posix()}
-        row.update(sample_rate=sample_rate, rms_db=rms_db, peak=peak, silent=rms_db < silence_db)
-        rows.append(row)
+    rows = [
+        _manifest_row(item, sample_rate, stat, silence_db)
+        for item, stat in zip(items, stats, strict=True)
+    ]
     return pd.DataFrame(rows)
+
+
+def _manifest_row(
+    item: SynItem,
+    sample_rate: int,
+    stats: tuple[float, float],
+    silence_db: float,
+    folder: str = ".",
+) -> dict[str, object]:
+    """One manifest row: the item's record, its WAV path (under ``folder``), levels."""
+    rms_db, peak = stats
+    row = {**_HEAD, **item.record(), "path": clip_path(folder, item).as_posix()}
+    row.update(sample_rate=sample_rate, rms_db=rms_db, peak=peak, silent=rms_db < silence_db)
+    return row
+
+
+# ---------------------------------------------------------------------------------------
+# Silent clips
+# ---------------------------------------------------------------------------------------
+
+SKIPPED_COLUMNS = ["clip_id", "concept", "label", "path", "reason"]
+
+
+def split_silent(
+    manifest: pd.DataFrame, silence_db: float = SILENCE_DB
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a manifest into ``(kept, skipped)`` by an RMS threshold.
+
+    A threshold, not ``== 0``: a dithering renderer never writes exact zeros, and
+    ``rms_db`` is floored at -120 dBFS (all-zero clips show as -120.0). ``skipped``
+    has ``clip_id, concept, label, path, reason`` (e.g. ``"silent: RMS -120.0 dBFS <
+    -100 dBFS"``); ``kept`` keeps all columns, in manifest order.
+    """
+    quiet = manifest["rms_db"].to_numpy() < silence_db
+    kept = manifest.loc[~quiet].reset_index(drop=True)
+    if "silent" in kept:
+        kept["silent"] = False
+    skipped = manifest.loc[quiet].reset_index(drop=True)
+    skipped = skipped.assign(
+        reason=[f"silent: RMS {db:.1f} dBFS < {silence_db:g} dBFS" for db in skipped.rms_db]
+    )
+    return kept, skipped.reindex(columns=SKIPPED_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------
+# The published set from the Hugging Face Hub
+# ---------------------------------------------------------------------------------------
+
+HUB_REPO = "meganwei/syntheory"
+# Hub config of each concept (the progressions are called "simple_progressions" there).
+HUB_CONFIGS = {"notes": "notes", "chords": "chords", "chord_progressions": "simple_progressions"}
+HUB_DEFAULT_OUT = Path("resources/syntheory")
+# Hub clips go under out_dir/hub/, so that they never mix with (or get taken for)
+# locally rendered clips of the same clip id in the same out_dir.
+HUB_FOLDER = "hub"
+_HUB_QUALITIES = {"aug": "augmented", "dim": "diminished"}
+
+
+def _hub_progression(value: str) -> tuple[str, tuple[int, ...]]:
+    """A Hub progression label (``"ionian-(1, 4, 5, 1)"``) as a known progression."""
+    text = str(value)
+    match = re.match(r"\s*([a-z_]+)", text)
+    mode = match.group(1) if match else ""
+    degrees = tuple(int(d) for d in re.findall(r"\d+", text[match.end() :] if match else ""))
+    return _progression_key((mode, degrees))
+
+
+def _hub_item(concept: str, row: dict) -> SynItem:
+    """The generator's item that a Hub row describes (same clip id as a local render)."""
+    program = [int(row["midi_program_num"])]
+    if concept == "notes":
+        return note_items(programs=program, midi_notes=[int(row["midi_note_val"])])[0]
+    if concept == "chords":
+        quality = _HUB_QUALITIES.get(row["chord_type"], row["chord_type"])
+        inversion = str(row.get("inversion") or "5")
+        root = [int(row["root_note_pitch_class"])]
+        return chord_items(
+            programs=program, roots=root, qualities=[quality], inversions=[inversion]
+        )[0]
+    key = [int(row["key_note_pitch_class"])]
+    progression = [_hub_progression(row["chord_progression"])]
+    return progression_items(programs=program, keys=key, progressions=progression)[0]
+
+
+def _audio_bytes(value: object) -> bytes:
+    """Encoded audio of a Hub ``audio`` cell: a ``{"bytes", "path"}`` struct or raw bytes."""
+    data = value.get("bytes") if isinstance(value, dict) else value
+    if not isinstance(data, bytes | bytearray | memoryview) or not data:
+        raise ValueError("Hub row has no embedded audio bytes in its 'audio' column")
+    return bytes(data)
+
+
+def decode_clip(data: bytes, sample_rate: int) -> np.ndarray:
+    """Encoded audio → mono float32 at ``sample_rate``, exactly 4.0 s (cut or padded)."""
+    from scipy.signal import resample_poly
+
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    mono = audio.mean(axis=1)
+    if rate != sample_rate:
+        g = math.gcd(int(rate), int(sample_rate))
+        mono = resample_poly(mono, sample_rate // g, int(rate) // g).astype(np.float32)
+    frames = int(round(CLIP_SECONDS * sample_rate))
+    return np.pad(mono[:frames], (0, max(0, frames - len(mono))))
+
+
+def _hub_rows(parquet_files: Sequence[str | Path]) -> Iterable[dict]:
+    """Rows of the Hub Parquet shards, in order, a few at a time (shards are GBs)."""
+    import pyarrow.parquet as pq
+
+    for path in parquet_files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=16):
+            yield from batch.to_pylist()
+
+
+def hub_parquet_to_manifest(
+    parquet_files: Sequence[str | Path],
+    concept: str,
+    out_dir: str | Path,
+    sample_rate: int = 32000,
+    silence_db: float = SILENCE_DB,
+) -> pd.DataFrame:
+    """Hub Parquet shards of one concept → WAV clips and a :func:`render_items` manifest.
+
+    Assumed shape (the Hub dataset card and the generator's CSV columns): one row per
+    clip with ``audio`` as a ``{"bytes": <WAV/FLAC bytes>, "path": str}`` struct (44.1
+    kHz, possibly stereo), ``midi_program_num``, and per concept ``midi_note_val``
+    (notes); ``root_note_pitch_class``, ``chord_type`` (major/minor/aug/dim) and
+    ``inversion`` (5/6/64) (chords); ``key_note_pitch_class`` and ``chord_progression``
+    (``"ionian-(1, 4, 5, 1)"``) (chord_progressions). Each row is mapped to the
+    generator's item, so clip ids, labels and metadata equal a local render's; audio is
+    downmixed, resampled to ``sample_rate`` and cut to 4.0 s, and written to
+    ``out_dir/hub/<concept>/<clip_id>.wav`` (``path`` is relative to ``out_dir``, as in
+    :func:`render_items`). Existing clips are kept.
+    """
+    if concept not in HUB_CONFIGS:
+        raise ValueError(f"unknown concept {concept!r}; known: {list(CONCEPTS)}")
+    frames = int(round(CLIP_SECONDS * sample_rate))
+    rows = []
+    for hub_row in _hub_rows(parquet_files):
+        item = _hub_item(concept, hub_row)
+        path = clip_path(Path(out_dir) / HUB_FOLDER, item)
+        pcm = _existing(path, sample_rate, frames)
+        if pcm is None:
+            pcm = to_pcm16(decode_clip(_audio_bytes(hub_row.get("audio")), sample_rate))
+            write_wav(path, pcm, sample_rate)
+        stats = level_stats(pcm)
+        rows.append(_manifest_row(item, sample_rate, stats, silence_db, HUB_FOLDER))
+    return pd.DataFrame(rows)
+
+
+def _offline_error(concept: str, why: str) -> RuntimeError:
+    """The error to raise when the Hub set cannot be fetched."""
+    return RuntimeError(
+        f"cannot fetch SynTheory {concept!r} from the Hugging Face Hub ({HUB_REPO}): {why}. "
+        "Render it locally instead: set `syntheory.source: render` in the config "
+        f"(FluidSynth + TimGM6mb, `{INSTALL_HINT}`)."
+    )
+
+
+def _hub_snapshot(concept: str, cache_dir: str | Path | None) -> Path:
+    """Download (or find in the cache) the Hub files of one concept's config."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise _offline_error(concept, "HF_HUB_OFFLINE is set")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(
+            repo_id=HUB_REPO,
+            repo_type="dataset",
+            allow_patterns=[f"{HUB_CONFIGS[concept]}/*"],
+            cache_dir=cache_dir,
+        )
+    except Exception as err:  # noqa: BLE001  (any failure: no network, no hub, no auth)
+        raise _offline_error(concept, f"{type(err).__name__}: {err}") from err
+    return Path(folder)
+
+
+def load_hub_syntheory(
+    concept: str,
+    out_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    sample_rate: int = 32000,
+    silence_db: float = SILENCE_DB,
+) -> pd.DataFrame:
+    """The published SynTheory set of ``concept`` from the Hub, as a local manifest.
+
+    Downloads the ``meganwei/syntheory`` config (``notes``, ``chords``,
+    ``simple_progressions``) with ``huggingface_hub.snapshot_download`` into
+    ``cache_dir`` (default: the Hub cache), then writes 32 kHz mono WAV clips under
+    ``out_dir/hub/<concept>/`` (default ``resources/syntheory``) and returns the same
+    manifest columns as :func:`render_items` (see :func:`hub_parquet_to_manifest`).
+
+    Raises ``RuntimeError`` when offline (``HF_HUB_OFFLINE=1``) or the download fails,
+    telling the user to render locally (``syntheory.source: render``).
+    """
+    if concept not in HUB_CONFIGS:
+        raise ValueError(f"unknown concept {concept!r}; known: {list(CONCEPTS)}")
+    folder = _hub_snapshot(concept, cache_dir) / HUB_CONFIGS[concept]
+    files = sorted(folder.rglob("*.parquet"))
+    if not files:
+        raise _offline_error(concept, f"no Parquet files under {folder}")
+    out = Path(out_dir) if out_dir is not None else HUB_DEFAULT_OUT
+    return hub_parquet_to_manifest(files, concept, out, sample_rate, silence_db)
+
+
+# ---------------------------------------------------------------------------------------
+# Command line: counting mode
+# ---------------------------------------------------------------------------------------
+
+
+def _cli_subset(concept: str, args: argparse.Namespace) -> dict[str, object]:
+    """The CLI's subset options that ``concept`` takes."""
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    return subset_for(concept, given)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m musicsteer.syntheory --count``: print ``<concept> <items>`` lines."""
+    parser = argparse.ArgumentParser(
+        prog="python -m musicsteer.syntheory", description="SynTheory counting mode."
+    )
+    parser.add_argument("--count", action="store_true", help="count items (no rendering)")
+    parser.add_argument("--concept", nargs="+", choices=CONCEPTS, default=list(CONCEPTS))
+    parser.add_argument("--programs", nargs="+", help="GM numbers or names (default: all 92)")
+    parser.add_argument("--octaves", nargs="+", type=int, help="notes: octaves 0..8")
+    parser.add_argument("--roots", nargs="+", help="chords: roots (C, C#, ...)")
+    parser.add_argument("--qualities", nargs="+", help="chords: major minor augmented ...")
+    parser.add_argument("--keys", nargs="+", help="chord_progressions: keys")
+    args = parser.parse_args(argv)
+    if not args.count:
+        parser.error("nothing to do: pass --count")
+    try:
+        table = count_table({c: _cli_subset(c, args) for c in args.concept})
+    except ValueError as err:
+        parser.error(str(err))
+    for row in table.itertuples():
+        print(f"{row.concept} {row.items}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,450 @@
+"""Probing task sets: balanced, seeded tables of clip ids and labels.
+
+Genre tasks are the paper's three variants (section IV-B2), every class equally
+represented: one genre (y=1) vs a uniform sample of the others (y=0); genre A (y=0)
+vs genre B (y=1), i.e. "steer from A towards B"; n genres one-hot (multi-label).
+SynTheory tasks (IV-B1) are multi-class: pitch class over notes, chord quality at one
+root, progression in one key, and instrument identity over chords of one root and
+quality.
+
+A task table has the columns ``task, kind, clip_id, label, y`` (``y``: 0/1 for binary
+kinds, the class index for ``multilabel``/``multiclass``), plus one-hot ``is_<class>``
+columns for ``multilabel``. Rows keep the manifest's order. The same manifest and seed
+give the same table. Silent clips (manifest column ``silent``) never enter a task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicsteer.data import write_table
+from musicsteer.syntheory import (
+    GM_PROGRAM_NAMES,
+    PITCH_CLASS_NAMES,
+    PROGRESSION_NAMES,
+    QUALITIES,
+    pitch_class,
+    resolve_program,
+)
+
+KINDS = ("one_vs_rest", "pairwise", "multilabel", "multiclass")
+BASE_COLUMNS = ["task", "kind", "clip_id", "label", "y"]
+INDEX_COLUMNS = ["task", "kind", "classes", "n"]
+DEFAULT_INSTRUMENTS = ("Flute", "Violin", "Xylophone")  # the paper's timbre table
+MIN_PER_CLASS = 2  # a probe needs two clips of a class to fit and score anything
+
+# ---------------------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------------------
+
+
+def _usable(manifest: pd.DataFrame, column: str = "label") -> pd.DataFrame:
+    """Manifest rows that may enter a task (silent clips carry no concept)."""
+    missing = [c for c in ("clip_id", column) if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"manifest lacks column(s) {missing}; has {list(manifest.columns)}")
+    if "silent" in manifest.columns:
+        manifest = manifest.loc[~manifest["silent"].astype(bool)]
+    return manifest.reset_index(drop=True)
+
+
+def _counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
+    """Clips per class, sorted by class name (for error messages and quotas)."""
+    return {
+        str(k): int(v) for k, v in frame[column].astype(str).value_counts().sort_index().items()
+    }
+
+
+def _require(classes: Iterable[str], counts: Mapping[str, int], need: int, column: str) -> None:
+    """Raise unless every class has at least ``need`` clips (naming class and counts)."""
+    for cls in classes:
+        have = counts.get(cls, 0)
+        if have == 0:
+            raise ValueError(f"{column} {cls!r} is absent from the manifest; counts: {counts}")
+        if have < need:
+            raise ValueError(
+                f"{column} {cls!r} has {have} clips, fewer than the {need} needed; counts: {counts}"
+            )
+
+
+def _check_per_class(per_class: int | None) -> None:
+    """Raise unless ``per_class`` is None or at least :data:`MIN_PER_CLASS`."""
+    if per_class is not None and int(per_class) < MIN_PER_CLASS:
+        raise ValueError(f"per_class must be at least {MIN_PER_CLASS}, got {per_class}")
+
+
+def _even_split(capacities: Mapping[str, int], total: int) -> dict[str, int]:
+    """Split ``total`` as evenly as the capacities allow (smallest classes served first).
+
+    The same rule as ``probing.balance_binary``; repeated here so that building task
+    tables does not import torch.
+    """
+    quota: dict[str, int] = {}
+    remaining = total
+    ordered = sorted(capacities, key=lambda c: (capacities[c], c))
+    for i, cls in enumerate(ordered):
+        quota[cls] = min(capacities[cls], remaining // (len(ordered) - i))
+        remaining -= quota[cls]
+    return quota
+
+
+def _sample(frame: pd.DataFrame, column: str, quota: Mapping[str, int], seed: int) -> np.ndarray:
+    """Sorted row positions: ``quota[c]`` random rows of each class ``c``."""
+    rng = np.random.default_rng(seed)
+    labels = frame[column].astype(str).to_numpy()
+    picks = [
+        rng.choice(np.flatnonzero(labels == cls), size=n, replace=False)
+        for cls, n in sorted(quota.items())
+    ]
+    return np.sort(np.concatenate(picks)) if picks else np.array([], dtype=np.int64)
+
+
+def _table(
+    task: str, kind: str, frame: pd.DataFrame, rows: np.ndarray, column: str, y: np.ndarray
+) -> pd.DataFrame:
+    """A task table of the chosen rows."""
+    chosen = frame.iloc[rows]
+    return pd.DataFrame(
+        {
+            "task": task,
+            "kind": kind,
+            "clip_id": chosen["clip_id"].astype(str).to_numpy(),
+            "label": chosen[column].astype(str).to_numpy(),
+            "y": np.asarray(y, dtype=np.int64),
+        },
+        columns=BASE_COLUMNS,
+    )
+
+
+def _slug(name: object) -> str:
+    """A class name fit for a task or file name (``C#`` → ``Cs``, spaces → ``_``)."""
+    return re.sub(r"[^0-9A-Za-z_-]+", "_", str(name).replace("#", "s")).strip("_")
+
+
+# ---------------------------------------------------------------------------------------
+# The three genre variants
+# ---------------------------------------------------------------------------------------
+
+
+def one_vs_rest(
+    manifest: pd.DataFrame,
+    positive: str,
+    seed: int,
+    per_class: int | None = None,
+    column: str = "label",
+    task: str | None = None,
+) -> pd.DataFrame:
+    """``positive`` (y=1) vs an equal number of clips of all other classes (y=0).
+
+    The negatives are spread as evenly over the other classes as their sizes allow.
+    ``per_class`` is the number of positives (= negatives); default: as many as both
+    sides allow.
+    """
+    _check_per_class(per_class)
+    frame = _usable(manifest, column)
+    counts = _counts(frame, column)
+    positive = str(positive)
+    _require([positive], counts, MIN_PER_CLASS, column)
+    others = {c: n for c, n in counts.items() if c != positive}
+    if not others:
+        raise ValueError(f"no classes other than {positive!r} to draw negatives from")
+    n = min(counts[positive], sum(others.values())) if per_class is None else int(per_class)
+    if n > counts[positive] or n > sum(others.values()):
+        raise ValueError(
+            f"per_class={n} needs {n} clips of {positive!r} and {n} of the others; counts: {counts}"
+        )
+    rows = _sample(frame, column, {**_even_split(others, n), positive: n}, seed)
+    y = frame[column].astype(str).to_numpy()[rows] == positive
+    return _table(task or f"ovr_{_slug(positive)}", "one_vs_rest", frame, rows, column, y)
+
+
+def pairwise(
+    manifest: pd.DataFrame,
+    a: str,
+    b: str,
+    seed: int,
+    per_class: int | None = None,
+    column: str = "label",
+    task: str | None = None,
+) -> pd.DataFrame:
+    """Steer from ``a`` towards ``b``: ``b`` is y=1, ``a`` is y=0, equal counts."""
+    _check_per_class(per_class)
+    a, b = str(a), str(b)
+    if a == b:
+        raise ValueError(f"pairwise needs two different classes, got {a!r} twice")
+    frame = _usable(manifest, column)
+    counts = _counts(frame, column)
+    _require([a, b], counts, per_class or MIN_PER_CLASS, column)
+    n = per_class or min(counts[a], counts[b])
+    rows = _sample(frame, column, {a: n, b: n}, seed)
+    y = frame[column].astype(str).to_numpy()[rows] == b
+    return _table(task or f"pair_{_slug(a)}_to_{_slug(b)}", "pairwise", frame, rows, column, y)
+
+
+def multiclass(
+    manifest: pd.DataFrame,
+    classes: Sequence[str],
+    seed: int,
+    per_class: int | None = None,
+    column: str = "label",
+    task: str = "multiclass",
+    kind: str = "multiclass",
+) -> pd.DataFrame:
+    """Equally many clips of each of ``classes``; ``y`` is the index into ``classes``."""
+    _check_per_class(per_class)
+    classes = [str(c) for c in classes]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"need at least 2 distinct classes, got {classes}")
+    frame = _usable(manifest, column)
+    counts = _counts(frame, column)
+    _require(classes, counts, per_class or MIN_PER_CLASS, column)
+    n = per_class or min(counts[c] for c in classes)
+    rows = _sample(frame, column, dict.fromkeys(classes, n), seed)
+    index = {c: i for i, c in enumerate(classes)}
+    y = [index[c] for c in frame[column].astype(str).to_numpy()[rows]]
+    return _table(task, kind, frame, rows, column, np.asarray(y))
+
+
+def multilabel(
+    manifest: pd.DataFrame,
+    classes: Sequence[str],
+    seed: int,
+    per_class: int | None = None,
+    column: str = "label",
+    task: str = "multilabel",
+) -> pd.DataFrame:
+    """n classes one-hot: columns ``is_<class>`` (0/1, one per row), equal counts."""
+    table = multiclass(manifest, classes, seed, per_class, column, task, kind="multilabel")
+    for i, cls in enumerate(str(c) for c in classes):
+        table[f"is_{cls}"] = (table["y"] == i).astype(np.int64)
+    return table
+
+
+def _pair(pair: object) -> tuple[str, str]:
+    """``(source, target)`` of a pair given as a tuple or a ``{source, target}`` mapping."""
+    if isinstance(pair, Mapping):
+        return str(pair["source"]), str(pair["target"])
+    source, target = pair  # type: ignore[misc]
+    return str(source), str(target)
+
+
+def build_genre_tasks(
+    manifest: pd.DataFrame,
+    pairs: Iterable[object],
+    genres: Sequence[str] | None,
+    seed: int,
+    per_class: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """All genre tasks: ``ovr_<g>`` per genre, ``pair_<a>_to_<b>`` per pair, ``multilabel``.
+
+    ``genres`` (default: every label) limits the one-vs-rest negatives and the
+    multi-label classes; ``pairs`` are ``(source, target)`` tuples or config mappings
+    with ``source``/``target`` keys (steering from source towards target).
+    """
+    genres = sorted(_counts(_usable(manifest), "label")) if genres is None else list(genres)
+    within = manifest.loc[manifest["label"].astype(str).isin([str(g) for g in genres])]
+    tasks = {f"ovr_{_slug(g)}": one_vs_rest(within, g, seed, per_class) for g in genres}
+    for source, target in map(_pair, pairs):
+        tasks[f"pair_{_slug(source)}_to_{_slug(target)}"] = pairwise(
+            manifest, source, target, seed, per_class
+        )
+    if len(genres) >= 2:
+        tasks["multilabel"] = multilabel(within, genres, seed, per_class)
+    return tasks
+
+
+# ---------------------------------------------------------------------------------------
+# SynTheory tasks
+# ---------------------------------------------------------------------------------------
+
+
+def _concept_rows(manifest: pd.DataFrame, concept: str) -> pd.DataFrame:
+    """Rows of one SynTheory concept (a manifest may hold several, as the demo's does)."""
+    if "concept" not in manifest.columns:
+        return manifest
+    rows = manifest.loc[manifest["concept"] == concept]
+    if rows.empty:
+        found = sorted(manifest["concept"].unique())
+        raise ValueError(f"manifest has no {concept!r} clips; concepts: {found}")
+    return rows
+
+
+def _with_pc(rows: pd.DataFrame, column: str, value: int | str | None) -> pd.DataFrame:
+    """Rows whose pitch-class column (``root_pc``/``key_pc``) is ``value`` (None: all)."""
+    if value is None:
+        return rows
+    kept = rows.loc[rows[column].astype(int) == pitch_class(value)]
+    if kept.empty:
+        raise ValueError(f"no clips with {column.removesuffix('_pc')} {value!r} in the manifest")
+    return kept
+
+
+def _with_value(rows: pd.DataFrame, column: str, value: str | None) -> pd.DataFrame:
+    """Rows whose ``column`` equals ``value`` (None: all)."""
+    if value is None:
+        return rows
+    kept = rows.loc[rows[column].astype(str) == str(value)]
+    if kept.empty:
+        found = sorted(rows[column].astype(str).unique())
+        raise ValueError(f"no clips with {column} {value!r} in the manifest; found: {found}")
+    return kept
+
+
+def _name_part(value: object) -> str:
+    """A task-name part: the slug of a value, ``all`` for None."""
+    return "all" if value is None else _slug(value)
+
+
+def _pc_part(value: int | str | None) -> str:
+    """A task-name part for a root or key: its sharp name (``Db`` → ``Cs``), or ``all``."""
+    return "all" if value is None else _slug(PITCH_CLASS_NAMES[pitch_class(value)])
+
+
+def pitch_class_task(
+    notes_manifest: pd.DataFrame, seed: int, per_class: int | None = None
+) -> pd.DataFrame:
+    """The 12 pitch classes over all instruments and octaves, equally many of each."""
+    rows = _concept_rows(notes_manifest, "notes")
+    return multiclass(rows, PITCH_CLASS_NAMES, seed, per_class, task="pitch_class")
+
+
+def chord_quality_task(
+    chords_manifest: pd.DataFrame,
+    root: int | str | None = "C",
+    seed: int = 0,
+    per_class: int | None = None,
+    qualities: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Chord quality (default: all 4) of the chords on ``root`` (None: every root)."""
+    rows = _with_pc(_concept_rows(chords_manifest, "chords"), "root_pc", root)
+    task = f"chord_quality_{_pc_part(root)}"
+    return multiclass(rows, qualities or QUALITIES, seed, per_class, task=task)
+
+
+def progression_task(
+    prog_manifest: pd.DataFrame,
+    key: int | str | None = "C",
+    mode: str | None = None,
+    seed: int = 0,
+    per_class: int | None = None,
+) -> pd.DataFrame:
+    """Progression (19, or the 10 ionian / 9 aeolian of ``mode``) in one ``key``."""
+    rows = _with_pc(_concept_rows(prog_manifest, "chord_progressions"), "key_pc", key)
+    rows = _with_value(rows, "mode", mode)
+    classes = [p for p in PROGRESSION_NAMES if mode is None or p.startswith(f"{mode}:")]
+    task = f"progression_{_pc_part(key)}" + (f"_{mode}" if mode else "")
+    return multiclass(rows, classes, seed, per_class, task=task)
+
+
+def _instrument_names(rows: pd.DataFrame, instruments: Sequence[int | str] | None) -> list[str]:
+    """GM names of the wanted instruments (None: all in ``rows``, by program number)."""
+    if instruments is None:
+        programs = sorted(rows["program"].astype(int).unique())
+    else:
+        programs = [resolve_program(i) for i in instruments]
+    return [GM_PROGRAM_NAMES[p] for p in programs]
+
+
+def instrument_task(
+    chords_manifest: pd.DataFrame,
+    root: int | str | None = "C",
+    quality: str | None = "major",
+    instruments: Sequence[int | str] | None = DEFAULT_INSTRUMENTS,
+    seed: int = 0,
+    per_class: int | None = None,
+) -> pd.DataFrame:
+    """Instrument identity over the chords of one root and quality (label: instrument).
+
+    ``instruments``: GM names or numbers (default flute, violin, xylophone as in the
+    paper's timbre table; None: every instrument in the manifest). At one root and
+    quality each instrument has 3 clips (the inversions).
+    """
+    rows = _with_pc(_concept_rows(chords_manifest, "chords"), "root_pc", root)
+    rows = _with_value(rows, "quality", quality)
+    task = f"instrument_{_pc_part(root)}_{_name_part(quality)}"
+    names = _instrument_names(rows, instruments)
+    return multiclass(rows, names, seed, per_class, column="instrument", task=task)
+
+
+def syntheory_tasks(
+    manifests: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    root: int | str = "C",
+    quality: str = "major",
+    key: int | str = "C",
+    instruments: Sequence[int | str] | None = DEFAULT_INSTRUMENTS,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """The SynTheory tasks of the concepts given, by task name.
+
+    ``manifests``: one manifest per concept (``{"notes": df, ...}``) or one manifest
+    with a ``concept`` column. notes → ``pitch_class``; chords →
+    ``chord_quality_<root>`` and ``instrument_<root>_<quality>``; chord_progressions →
+    ``progression_<key>``.
+    """
+    if isinstance(manifests, pd.DataFrame):
+        manifest = manifests
+    else:
+        frames = [m.assign(concept=c) for c, m in manifests.items()]
+        manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    concepts = set(manifest["concept"]) if "concept" in manifest.columns else set()
+    tasks: list[pd.DataFrame] = []
+    if "notes" in concepts:
+        tasks.append(pitch_class_task(manifest, seed))
+    if "chords" in concepts:
+        tasks.append(chord_quality_task(manifest, root, seed))
+        tasks.append(instrument_task(manifest, root, quality, instruments, seed))
+    if "chord_progressions" in concepts:
+        tasks.append(progression_task(manifest, key, seed=seed))
+    return {t["task"].iloc[0]: t for t in tasks}
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------
+
+
+def _classes_text(table: pd.DataFrame) -> str:
+    """Classes in ``y`` order, comma-separated; a ``y`` of several labels is ``rest``."""
+    names = []
+    for _, labels in table.groupby("y", sort=True)["label"]:
+        unique = labels.unique()
+        names.append(str(unique[0]) if len(unique) == 1 else "rest")
+    return ",".join(names)
+
+
+def task_index(tasks: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per task: ``task, kind, classes, n``."""
+    rows = [
+        {"task": name, "kind": str(t["kind"].iloc[0]), "classes": _classes_text(t), "n": len(t)}
+        for name, t in tasks.items()
+    ]
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS)
+
+
+def write_tasks(tasks: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Write ``out_dir/<task>.parquet`` for each task and ``out_dir/index.tsv``."""
+    out = Path(out_dir)
+    paths = [write_table(table, out / f"{name}.parquet") for name, table in tasks.items()]
+    paths.append(write_table(task_index(tasks), out / "index.tsv"))
+    return paths
+
+
+__all__: list[str] = [
+    "build_genre_tasks",
+    "chord_quality_task",
+    "instrument_task",
+    "multiclass",
+    "multilabel",
+    "one_vs_rest",
+    "pairwise",
+    "pitch_class_task",
+    "progression_task",
+    "syntheory_tasks",
+    "task_index",
+    "write_tasks",
+]
