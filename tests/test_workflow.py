@@ -73,8 +73,13 @@ def test_demo_wrote_every_stage(demo_run):
     samples = pd.read_parquet(work / "results/steering/rock_to_pop/samples.parquet")
     assert sorted(samples.kind.unique()) == ["original", "steered"]
     assert all((work / p).exists() for p in samples.path)
-    syn = pd.read_parquet(work / "resources/demo/syntheory/manifest.parquet")
-    assert len(syn) > 0 and "silent" in syn.columns
+    notes = pd.read_parquet(work / "results/data/syntheory/notes/manifest.parquet")
+    assert len(notes) == 4 * 12 and set(notes.program) == {0, 13, 40, 73}
+    assert (work / "results/tasks/syntheory/index.tsv").exists()
+    pair = pd.read_parquet(work / "results/tasks/genres/pair_rock_to_pop.parquet")
+    assert pair.groupby("label").size().to_dict() == {"pop": 12, "rock": 12}
+    clips = pd.read_parquet(work / "results/data/genres/clips.parquet")
+    assert clips.clip_id.tolist() == manifest.clip_id.tolist()
 
 
 def test_second_run_has_nothing_to_do(demo_run):
@@ -89,7 +94,8 @@ def test_paper_config_without_data_stops_before_any_job(tmp_path):
         shutil.copytree(REPO / item, tmp_path / item)
     done = snakemake(tmp_path, "results/tables/genre_fusion.csv", env={"HF_HUB_OFFLINE": "1"})
     assert done.returncode != 0
-    assert "data.gtzan: no GTZAN folder" in done.stderr
+    assert "data.gtzan: no folder at resources/data/gtzan" in done.stderr
+    assert "data.fma: no folder" in done.stderr and "FMA (fma_metadata/tracks.csv" in done.stderr
     assert "models.musicgen" in done.stderr and "hf download" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists()

@@ -68,12 +68,34 @@ def _check_consistency(config: dict) -> None:
             problems.append(f"  steering.pairs[{i}]: source and target are both {pair['source']!r}")
     if config["probing"]["layer_rule"] == "fixed" and config["probing"]["fixed_layer"] is None:
         problems.append("  probing.fixed_layer: required when probing.layer_rule is 'fixed'")
+    if not any(config["data"][s] for s in ("gtzan", "fma", "music_genres")):
+        problems.append("  data: set at least one of data.gtzan, data.fma, data.music_genres")
     if config["steering"]["method"] not in config["probing"]["methods"]:
         problems.append("  steering.method: must be one of probing.methods")
     if config["steering"]["site"] not in config["activations"]["sites"]:
         problems.append("  steering.site: must be one of activations.sites")
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+SOURCE_HINTS = {
+    "gtzan": "GTZAN (genres_original/<genre>/<genre>.000NN.wav)",
+    "fma": "FMA (fma_metadata/tracks.csv + fma_<subset>/NNN/NNNNNN.mp3)",
+    "music_genres": "a local Parquet copy of lewtun/music_genres",
+}
+
+
+def _source_problem(config: dict, source: str) -> str | None:
+    """Why a configured genre source cannot be read here, with how to get it."""
+    path = config["data"][source]
+    rendered = source == "gtzan" and config["demo"]["render"]
+    if path is None or rendered or config["data"]["download"] or Path(path).is_dir():
+        return None
+    return (
+        f"no folder at {path}. Put {SOURCE_HINTS[source]} there, set data.{source} to where "
+        f"it is (null leaves it out), set data.download: true to fetch it, or run the "
+        "offline demo: snakemake --configfile config/demo.yaml"
+    )
 
 
 def preflight(config: dict) -> tuple[list[str], list[str]]:
@@ -84,13 +106,10 @@ def preflight(config: dict) -> tuple[list[str], list[str]]:
     ``HF_HUB_OFFLINE`` is set).
     """
     errors, notices = [], []
-    gtzan = Path(config["data"]["gtzan"])
-    if not config["demo"]["render"] and not gtzan.is_dir():
-        errors.append(
-            f"data.gtzan: no GTZAN folder at {gtzan}. Download GTZAN (genres_original/<genre>/"
-            "*.wav) and set data.gtzan to it, or run the offline demo: "
-            "snakemake --configfile config/demo.yaml"
-        )
+    for source in ("gtzan", "fma", "music_genres"):
+        problem = _source_problem(config, source)
+        if problem:
+            errors.append(f"data.{source}: {problem}")
     if not Path(config["steering"]["prompts"]).is_file():
         errors.append(f"steering.prompts: no prompts file at {config['steering']['prompts']}")
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")

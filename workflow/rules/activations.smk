@@ -3,7 +3,7 @@
 
 rule extract_activations:
     input:
-        manifest="results/data/genres/manifest.parquet",
+        clips="results/data/genres/clips.parquet",
         model=model_input("musicgen"),
     output:
         index="results/activations/genres/index.parquet",

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.models import BUILTIN_MODELS
+from musicsteer.syntheory import subset_for
 
 
 def _stop(message):
@@ -30,7 +31,8 @@ onstart:
 
 
 wildcard_constraints:
-    source="[A-Za-z0-9-]+",
+    source="[A-Za-z0-9-]+|music_genres",
+    concept="notes|chords|chord_progressions",
     target="[A-Za-z0-9-]+",
     name="[A-Za-z0-9-]+",
 
@@ -56,18 +58,35 @@ def model_path(key):
     return spec
 
 
-def gtzan_path():
-    """The GTZAN root: the rendered corpus's folder (from the input) or the configured path."""
-    if config["demo"]["render"]:
-        return lambda wildcards, input: str(Path(input[0]).parent)
-    return config["data"]["gtzan"]
+SOURCES = [s for s in ("gtzan", "fma", "music_genres") if config["data"][s]]
+SYNTHEORY_CONCEPTS = (
+    config["syntheory"]["concepts"] if config["syntheory"]["source"] != "none" else []
+)
 
 
-def gtzan_input():
-    """The rendered demo corpus when the config asks for it; real data is not a DAG file."""
+def source_input(wildcards):
+    """What a source's clipping waits for: the rendered demo corpus or a download."""
+    if wildcards.source == "gtzan" and config["demo"]["render"]:
+        return [f"{config['data']['gtzan']}/rendered.tsv"]
+    if config["data"]["download"]:
+        return [f"resources/downloads/{wildcards.source}.json"]
+    return []
+
+
+def source_root(wildcards, input):
+    """The folder a source is read from (the rendered corpus's folder for the demo)."""
+    rendered = [f for f in input if f.endswith("rendered.tsv")]
     return (
-        [f"{config['data']['gtzan']}/rendered.tsv"] if config["demo"]["render"] else []
+        str(Path(rendered[0]).parent) if rendered else config["data"][wildcards.source]
     )
+
+
+def syntheory_subset(wildcards):
+    """The configured subset of one SynTheory concept (None = the full spec)."""
+    options = {
+        k: config["syntheory"][k] for k in ("programs", "octaves", "roots", "keys")
+    }
+    return subset_for(wildcards.concept, options)
 
 
 def pair_name(source, target):
@@ -101,9 +120,9 @@ def figure_targets():
     ]
 
 
-def demo_targets():
-    return (
-        ["resources/demo/syntheory/manifest.parquet"]
-        if config["demo"]["render"]
-        else []
+def data_targets():
+    """Task tables: what the data stage hands to the probes."""
+    targets = ["results/tasks/genres/index.tsv"]
+    return targets + (
+        ["results/tasks/syntheory/index.tsv"] if SYNTHEORY_CONCEPTS else []
     )

@@ -1,4 +1,5 @@
-# Models built offline, the rendered demo corpus, and clips cut from genre audio.
+# Models built offline, the rendered demo corpus, genre sources cut into clips and
+# combined per genre, SynTheory, and the task sets every probe is trained on.
 
 
 rule build_builtin_model:
@@ -32,37 +33,134 @@ rule render_demo_genres:
         "../scripts/render_demo_genres.py"
 
 
-rule render_demo_syntheory:
+rule download_source:
     output:
-        "resources/demo/syntheory/manifest.parquet",
+        "resources/downloads/{source}.json",
     log:
-        "logs/render_demo_syntheory.log",
+        "logs/download_source/{source}.log",
     conda:
         ENV
-    threads: 2
     params:
-        programs=config["demo"]["syntheory_programs"],
-        soundfont=config["demo"]["soundfont"],
+        dest=lambda wildcards: config["data"][wildcards.source],
+        fma_subset=config["data"]["fma_subset"],
     script:
-        "../scripts/render_demo_syntheory.py"
+        "../scripts/download_source.py"
 
 
-rule clip_genres:
+rule clip_source:
     input:
-        gtzan_input(),
+        source_input,
+    output:
+        manifest="results/data/sources/{source}/manifest.parquet",
+        skipped="results/data/sources/{source}/skipped.tsv",
+    log:
+        "logs/clip_source/{source}.log",
+    conda:
+        ENV
+    params:
+        root=source_root,
+        fma_subset=config["data"]["fma_subset"],
+        genres=config["data"]["genres"],
+        genre_map=config["data"]["genre_map"],
+        clip_seconds=config["data"]["clip_seconds"],
+        silence_db=config["data"]["silence_db"],
+    script:
+        "../scripts/clip_source.py"
+
+
+rule combine_genres:
+    input:
+        manifests=expand(
+            "results/data/sources/{source}/manifest.parquet", source=SOURCES
+        ),
+        skipped=expand("results/data/sources/{source}/skipped.tsv", source=SOURCES),
     output:
         manifest="results/data/genres/manifest.parquet",
         skipped="results/data/genres/skipped.tsv",
+        counts="results/data/genres/counts.tsv",
     log:
-        "logs/clip_genres.log",
+        "logs/combine_genres.log",
     conda:
         ENV
     params:
-        gtzan=gtzan_path(),
         genres=config["data"]["genres"],
-        clip_seconds=config["data"]["clip_seconds"],
-        silence_db=config["data"]["silence_db"],
-        max_clips=config["data"]["max_clips_per_genre"],
+        per_class=config["data"]["max_clips_per_genre"],
         seed=config["seed"],
     script:
-        "../scripts/clip_genres.py"
+        "../scripts/combine_genres.py"
+
+
+rule store_genre_clips:
+    input:
+        manifest="results/data/genres/manifest.parquet",
+    output:
+        clips="results/data/genres/clips.parquet",
+    log:
+        "logs/store_genre_clips.log",
+    conda:
+        ENV
+    params:
+        sample_rate=config["data"]["sample_rate"],
+        shard_size=config["data"]["shard_size"],
+    script:
+        "../scripts/store_clips.py"
+
+
+rule genre_tasks:
+    input:
+        manifest="results/data/genres/manifest.parquet",
+    output:
+        index="results/tasks/genres/index.tsv",
+        pairs=pair_paths("results/tasks/genres/pair_{pair}.parquet"),
+    log:
+        "logs/genre_tasks.log",
+    conda:
+        ENV
+    params:
+        pairs=PAIRS,
+        genres=config["data"]["genres"],
+        seed=config["seed"],
+    script:
+        "../scripts/genre_tasks.py"
+
+
+rule make_syntheory:
+    output:
+        manifest="results/data/syntheory/{concept}/manifest.parquet",
+        skipped="results/data/syntheory/{concept}/skipped.tsv",
+    log:
+        "logs/make_syntheory/{concept}.log",
+    conda:
+        ENV
+    threads: workflow.cores
+    params:
+        source=config["syntheory"]["source"],
+        audio_dir="resources/syntheory",
+        subset=syntheory_subset,
+        soundfont=config["demo"]["soundfont"],
+        silence_db=config["syntheory"]["silence_db"],
+    script:
+        "../scripts/make_syntheory.py"
+
+
+rule syntheory_tasks:
+    input:
+        manifests=expand(
+            "results/data/syntheory/{concept}/manifest.parquet",
+            concept=SYNTHEORY_CONCEPTS,
+        ),
+    output:
+        index="results/tasks/syntheory/index.tsv",
+    log:
+        "logs/syntheory_tasks.log",
+    conda:
+        ENV
+    params:
+        concepts=SYNTHEORY_CONCEPTS,
+        root=config["syntheory"]["task_root"],
+        quality=config["syntheory"]["task_quality"],
+        key=config["syntheory"]["task_key"],
+        instruments=config["syntheory"]["instruments"],
+        seed=config["seed"],
+    script:
+        "../scripts/syntheory_tasks.py"

@@ -22,6 +22,7 @@ rule cluster_genres:
 rule probe_pair:
     input:
         index="results/activations/genres/index.parquet",
+        task="results/tasks/genres/pair_{source}_to_{target}.parquet",
         clustering="results/probing/genres/clustering.parquet",
     output:
         **vector_outputs(),

@@ -17,7 +17,9 @@ with job_log(snakemake.log) as log:
         melody_conditioning=p.melody_conditioning, batch_size=p.batch_size,
         shard_size=p.shard_size,
     )  # fmt: skip
-    manifest = pd.read_parquet(snakemake.input.manifest)
-    index = extract_manifest(mg, manifest, Path(snakemake.output.index).parent, settings)
+    clips = pd.read_parquet(snakemake.input.clips)
+    clips_dir = Path(snakemake.input.clips).with_suffix("")
+    index = extract_manifest(mg, clips, Path(snakemake.output.index).parent, settings,
+                             clips_dir=clips_dir)  # fmt: skip
     write_table(index, snakemake.output.index)
     log.info("recorded %d clips × %s from %s", len(index), ", ".join(p.sites), p.model)

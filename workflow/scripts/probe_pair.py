@@ -7,13 +7,15 @@ import pandas as pd
 from musicsteer.activations import load_site
 from musicsteer.data import write_table
 from musicsteer.logs import job_log
-from musicsteer.probing import balance_binary, build_vector, probe_table, select_layer
+from musicsteer.probing import build_vector, probe_table, select_layer
 
 p, w = snakemake.params, snakemake.wildcards
 folder = Path(snakemake.input.index).parent
 with job_log(snakemake.log) as log:
     index = pd.read_parquet(snakemake.input.index)
-    rows, y = balance_binary(index.label.tolist(), w.target, w.source, p.seed)
+    task = pd.read_parquet(snakemake.input.task)  # balanced: target y=1, source y=0
+    rows = index.reset_index().set_index("clip_id").loc[task.clip_id, "index"].to_numpy()
+    y = task.y.to_numpy()
     acts = {s: load_site(folder, s, index_table=index)[rows] for s in p.sites}
     table = probe_table(acts, y, p.methods, p.folds, p.seed)
     clustering = pd.read_parquet(snakemake.input.clustering)

@@ -1,0 +1,19 @@
+"""Render (or fetch) one SynTheory concept; silent clips go to the skipped table (rule make_syntheory)."""
+
+from musicsteer.data import write_table
+from musicsteer.logs import job_log
+from musicsteer.syntheory import load_hub_syntheory, render_items, select_items, split_silent
+
+p, w = snakemake.params, snakemake.wildcards
+with job_log(snakemake.log) as log:
+    if p.source == "hub":
+        manifest = load_hub_syntheory(w.concept, p.audio_dir)
+    else:
+        items = select_items(w.concept, **p.subset)
+        log.info("rendering %d %s clips on %d threads", len(items), w.concept, snakemake.threads)
+        manifest = render_items(items, p.audio_dir, soundfont=p.soundfont,
+                                threads=snakemake.threads, silence_db=p.silence_db)  # fmt: skip
+    kept, skipped = split_silent(manifest, p.silence_db)
+    write_table(kept, snakemake.output.manifest)
+    write_table(skipped, snakemake.output.skipped)
+    log.info("%s: %d clips kept, %d silent skipped", w.concept, len(kept), len(skipped))

@@ -1,0 +1,17 @@
+"""Decode every clip once into 32-kHz int16 shards (rule store_genre_clips)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from musicsteer.clipstore import write_clip_shards
+from musicsteer.data import write_table
+from musicsteer.logs import job_log
+
+p = snakemake.params
+with job_log(snakemake.log) as log:
+    manifest = pd.read_parquet(snakemake.input.manifest)
+    folder = Path(snakemake.output.clips).with_suffix("")
+    stored = write_clip_shards(manifest, folder, p.sample_rate, p.shard_size)
+    write_table(stored, snakemake.output.clips)
+    log.info("%d clips in %d shards under %s", len(stored), stored.clip_shard.nunique(), folder)

@@ -1,0 +1,17 @@
+"""SynTheory task sets: pitch class, chord quality, progression, instrument (rule syntheory_tasks)."""
+
+from pathlib import Path
+
+import pandas as pd
+from musicsteer.tasks import syntheory_tasks, write_tasks
+
+from musicsteer.logs import job_log
+
+p = snakemake.params
+with job_log(snakemake.log) as log:
+    manifests = {
+        c: pd.read_parquet(f) for c, f in zip(p.concepts, snakemake.input.manifests, strict=True)
+    }
+    tasks = syntheory_tasks(manifests, p.root, p.quality, p.key, p.instruments, p.seed)
+    paths = write_tasks(tasks, Path(snakemake.output.index).parent)
+    log.info("%d SynTheory task sets: %s", len(paths), ", ".join(sorted(tasks)))
