@@ -141,3 +141,8 @@ def test_fusion_table_layout():
     np.testing.assert_allclose(table["Genre 1 Score"], [0.8, 0.5])
     np.testing.assert_allclose(table["Genre 1 Score"] + table["Genre 2 Score"], 1.0)
     assert "| Rock Hip-Hop | Rock: 0.500 | Hip-Hop: 0.500 |" in evaluation.fusion_markdown(table)
+
+
+def test_config_readme_documents_every_key_of_the_schema():
+    generated = config.schema_markdown("workflow/schemas/config.schema.yaml")
+    assert Path("config/README.md").read_text() == generated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,41 @@ def preflight(config: dict) -> tuple[list[str], list[str]]:
         else:
             notices.append(f"models.{key}: {issue}")
     return errors, notices
+
+
+README_HEAD = """# Configuration
+
+`config/config.yaml` is the paper's setup; `config/demo.yaml` (used by `make demo` and the
+tests) is layered on top of it with `--configfile config/demo.yaml` for the offline demo.
+`config/prompts.tsv` holds the generation prompts (columns `genre`, `prompt`).
+
+Every key, its default and meaning. This table is generated from
+`workflow/schemas/config.schema.yaml`, which validates the config before any job runs
+(`python -m musicsteer.config > config/README.md` after editing the schema).
+
+| key | default | meaning |
+|---|---|---|
+"""
+
+
+def schema_markdown(schema_path: str | Path) -> str:
+    """``config/README.md``: every schema key with its default and description."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    return README_HEAD + "\n".join(_rows(schema, "")) + "\n"
+
+
+def _rows(node: dict, prefix: str) -> Iterator[str]:
+    for key, sub in node.get("properties", {}).items():
+        name, text = prefix + key, sub.get("description", "")
+        if "properties" in sub:
+            yield f"| **`{name}`** | | {text} |"
+            yield from _rows(sub, name + ".")
+        else:
+            default = json.dumps(sub.get("default")) if "default" in sub else "required"
+            yield f"| `{name}` | `{default}` | {text} |"
+
+
+if __name__ == "__main__":
+    print(
+        schema_markdown(Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml"), end=""
+    )

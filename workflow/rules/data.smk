@@ -2,6 +2,11 @@
 # combined per genre, SynTheory, and the task sets every probe is trained on.
 
 
+# Downloads need the network, which compute nodes of a cluster often lack.
+localrules:
+    download_source,
+
+
 rule build_builtin_model:
     output:
         f"{MODELS_DIR}/{{name}}/musicsteer.json",
