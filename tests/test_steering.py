@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from tests.test_activations import hook_count
 
 from musicsteer import steering
 from musicsteer.models import decoder_layers, inner_decoder
 from musicsteer.vectors import SteeringVector
-from tests.test_activations import hook_count
 
 
 def test_norm_preserving_add_keeps_every_norm_and_moves_towards_v():

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pandas as pd
-from musicsteer.tasks import build_genre_tasks, write_tasks
 
 from musicsteer.logs import job_log
+from musicsteer.tasks import build_genre_tasks, write_tasks
 
 p = snakemake.params
 with job_log(snakemake.log) as log:
