@@ -117,3 +117,21 @@ def test_extract_shards_resume_and_read_one_layer(tiny, tmp_path):
     (out / "shards" / "junk.npy.tmp").write_bytes(b"partial")
     act.extract_manifest(tiny, manifest, out, settings, progress=False)
     assert {p.name: p.read_bytes() for p in sorted((out / "shards").glob("*.npy"))} == before
+
+
+def test_layer_subset_matches_the_full_capture(tiny):
+    waves = _clips(2).float().numpy()
+    full = act.record(tiny, waves)
+    part = act.record(tiny, waves, layers=[1, 4])
+    np.testing.assert_array_equal(part["resid"], full["resid"][:, [1, 4]])
+    np.testing.assert_array_equal(part["attn"], full["attn"][:, [1]])  # attn has no index 4
+    with pytest.raises(ValueError, match="outside"):
+        act.record(tiny, waves, layers=[9])
+
+
+def test_melody_last_token_is_the_last_audio_position(tiny):
+    rec, hidden, codes = _forward(tiny, _clips(2))
+    assert hidden[0].shape[1] - rec.span.n_audio == (236 if tiny.is_melody else 0)
+    # the pooled token is the final sequence position, which holds audio frame `frames`
+    assert torch.equal(rec.stacked("resid")[:, 0], hidden[0][:, -1])
+    assert rec.span.n_audio == codes.shape[-1] + 1

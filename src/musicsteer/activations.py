@@ -93,28 +93,46 @@ class Recorder:
 
 @contextmanager
 def capture(
-    model: torch.nn.Module, sites: Sequence[str] = SITES, position: str = "last"
+    model: torch.nn.Module,
+    sites: Sequence[str] = SITES,
+    position: str = "last",
+    layers: str | Sequence[int] = "all",
 ) -> Iterator[Recorder]:
-    """Register capture hooks for the ``with`` block; they are always removed."""
+    """Register capture hooks for the ``with`` block; they are always removed.
+
+    ``layers`` is ``"all"`` or a list of indices (resid index ``n_layers`` is the last
+    layer's output; attn indices stop at ``n_layers - 1``).
+    """
     bad = set(sites) - set(SITES)
     if bad:
         raise ValueError(f"unknown sites {sorted(bad)}; choose from {SITES}")
     pool(torch.zeros(1, 1, 1), 1, position)  # validate the position before hooking
     rec = Recorder(position)
-    layers = decoder_layers(model)
+    blocks = decoder_layers(model)
+    wanted = _wanted_indices(layers, len(blocks))
     handles = [inner_decoder(model).register_forward_pre_hook(rec.span.hook, with_kwargs=True)]
     try:
-        for i, layer in enumerate(layers):
-            if "resid" in sites:
-                handles.append(layer.register_forward_pre_hook(_resid_in(rec, i), with_kwargs=True))
-            if "attn" in sites:
-                handles.append(layer.self_attn.register_forward_hook(_attn_out(rec, i)))
-        if "resid" in sites:
-            handles.append(layers[-1].register_forward_hook(_resid_out(rec, len(layers))))
+        for i, block in enumerate(blocks):
+            if "resid" in sites and i in wanted:
+                handles.append(block.register_forward_pre_hook(_resid_in(rec, i), with_kwargs=True))
+            if "attn" in sites and i in wanted:
+                handles.append(block.self_attn.register_forward_hook(_attn_out(rec, i)))
+        if "resid" in sites and len(blocks) in wanted:
+            handles.append(blocks[-1].register_forward_hook(_resid_out(rec, len(blocks))))
         yield rec
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _wanted_indices(layers: str | Sequence[int], n_layers: int) -> set[int]:
+    if layers == "all":
+        return set(range(n_layers + 1))
+    wanted = {int(i) for i in layers}
+    outside = sorted(i for i in wanted if not 0 <= i <= n_layers)
+    if outside:
+        raise ValueError(f"layers {outside} outside 0..{n_layers} (the model has {n_layers})")
+    return wanted
 
 
 def _resid_in(rec: Recorder, index: int) -> Callable:
@@ -187,11 +205,14 @@ def record(
     position: str = "last",
     text: str = "",
     melody_conditioning: str = "null",
+    layers: str | Sequence[int] = "all",
 ) -> dict[str, np.ndarray]:
     """Activations of a batch of equal-length clips: ``site → [B, n_indices, d]`` float32.
 
+    ``text`` is the text conditioning (empty by default, never the label);
     ``melody_conditioning`` is ``"null"`` (the default one-hot chroma) or ``"chroma"``
-    (the clip's own chroma); it is ignored for plain MusicGen.
+    (the clip's own chroma), ignored for plain MusicGen. ``layers`` selects indices
+    (see :func:`capture`), returned in increasing order.
     """
     if melody_conditioning not in ("null", "chroma"):
         raise ValueError(
@@ -202,7 +223,7 @@ def record(
     codes = encode_audio(mg, wave)
     chroma_src = wave if melody_conditioning == "chroma" else None
     inputs = conditioning_inputs(mg, wave.shape[0], text, chroma_src)
-    with capture(mg.model, sites, position) as rec:
+    with capture(mg.model, sites, position, layers) as rec:
         mg.model(**inputs, decoder_input_ids=delayed_inputs(codes), use_cache=False)
     return {site: rec.stacked(site).cpu().numpy() for site in sites}
 
