@@ -3,12 +3,12 @@
 
 rule extract_activations:
     input:
-        clips="results/data/genres/clips.parquet",
+        clips=dataset_clips,
         model=model_input("musicgen"),
     output:
-        index="results/activations/genres/index.parquet",
+        index="results/activations/{dataset}/index.parquet",
     log:
-        "logs/extract_activations.log",
+        "logs/extract_activations/{dataset}.log",
     conda:
         ENV
     resources:
@@ -18,7 +18,7 @@ rule extract_activations:
         device=config["device"],
         dtype=config["dtype"],
         sites=SITES,
-        position=config["activations"]["position"],
+        position=dataset_position,
         text=config["activations"]["text"],
         melody_conditioning=config["activations"]["melody_conditioning"],
         batch_size=config["activations"]["batch_size"],

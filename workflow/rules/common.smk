@@ -33,6 +33,8 @@ onstart:
 wildcard_constraints:
     source="[A-Za-z0-9-]+|music_genres",
     concept="notes|chords|chord_progressions",
+    corpus="genres|syntheory/notes|syntheory/chords|syntheory/chord_progressions",
+    dataset="genres|syntheory_notes|syntheory_chords|syntheory_chord_progressions",
     target="[A-Za-z0-9-]+",
     name="[A-Za-z0-9-]+",
 
@@ -62,6 +64,22 @@ SOURCES = [s for s in ("gtzan", "fma", "music_genres") if config["data"][s]]
 SYNTHEORY_CONCEPTS = (
     config["syntheory"]["concepts"] if config["syntheory"]["source"] != "none" else []
 )
+
+
+DATASETS = ["genres"] + [f"syntheory_{c}" for c in SYNTHEORY_CONCEPTS]
+
+
+def dataset_clips(wildcards):
+    """The stored clips of a dataset: the combined genres or one SynTheory concept."""
+    if wildcards.dataset == "genres":
+        return "results/data/genres/clips.parquet"
+    return f"results/data/syntheory/{wildcards.dataset.removeprefix('syntheory_')}/clips.parquet"
+
+
+def dataset_position(wildcards):
+    """Last audio token for genre clips (the paper), mean over time for SynTheory."""
+    key = "position" if wildcards.dataset == "genres" else "syntheory_position"
+    return config["activations"][key]
 
 
 def source_input(wildcards):

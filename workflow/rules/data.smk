@@ -95,13 +95,13 @@ rule combine_genres:
         "../scripts/combine_genres.py"
 
 
-rule store_genre_clips:
+rule store_clips:
     input:
-        manifest="results/data/genres/manifest.parquet",
+        manifest="results/data/{corpus}/manifest.parquet",
     output:
-        clips="results/data/genres/clips.parquet",
+        clips="results/data/{corpus}/clips.parquet",
     log:
-        "logs/store_genre_clips.log",
+        "logs/store_clips/{corpus}.log",
     conda:
         ENV
     params:

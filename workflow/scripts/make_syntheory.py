@@ -1,8 +1,16 @@
 """Render (or fetch) one SynTheory concept; silent clips go to the skipped table (rule make_syntheory)."""
 
+from pathlib import Path
+
 from musicsteer.data import write_table
 from musicsteer.logs import job_log
-from musicsteer.syntheory import load_hub_syntheory, render_items, select_items, split_silent
+from musicsteer.syntheory import (
+    CLIP_SECONDS,
+    load_hub_syntheory,
+    render_items,
+    select_items,
+    split_silent,
+)
 
 p, w = snakemake.params, snakemake.wildcards
 with job_log(snakemake.log) as log:
@@ -14,6 +22,9 @@ with job_log(snakemake.log) as log:
         manifest = render_items(items, p.audio_dir, soundfont=p.soundfont,
                                 threads=snakemake.threads, silence_db=p.silence_db)  # fmt: skip
     kept, skipped = split_silent(manifest, p.silence_db)
+    # the clip store reads windows of source files, like genre clips
+    kept = kept.assign(source=[str(Path(p.audio_dir) / path) for path in kept.path],
+                       offset_s=0.0, duration_s=CLIP_SECONDS)  # fmt: skip
     write_table(kept, snakemake.output.manifest)
     write_table(skipped, snakemake.output.skipped)
     log.info("%s: %d clips kept, %d silent skipped", w.concept, len(kept), len(skipped))

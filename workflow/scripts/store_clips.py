@@ -1,4 +1,4 @@
-"""Decode every clip once into 32-kHz int16 shards (rule store_genre_clips)."""
+"""Decode every clip once into 32-kHz int16 shards (rule store_clips)."""
 
 from pathlib import Path
 
