@@ -3,33 +3,45 @@
 Activations for one site are arrays ``X`` of shape ``[N clips, n_indices, d]``
 (float16 or float32; see :mod:`musicsteer.vectors` for the layer indexing).
 
-Binary probes are fitted for *all* layer indices at once: the activations are
-moved to a layer-major ``[n_indices, N, d]`` float32 torch tensor, standardised
-per feature, and each method is solved with batched linear algebra:
+Probes are fitted for *all* layer indices, and all cross-validation folds, at
+once: the activations are moved to a layer-major ``[n_indices, N, d]`` float32
+torch tensor, centred, and each method is solved with batched linear algebra on
+per-fold standardised features (each fold's training mean and std):
 
-* ``"dim"``: difference of class means (in the raw space).
-* ``"mse"``: ridge regression on ±1 targets with an intercept, minimising
+* ``"dim"``: difference of class means (in the raw space); for several classes,
+  the nearest class mean.
+* ``"mse"``: ridge regression on ±1 targets (one-hot targets for several
+  classes, all solved together) with an intercept, minimising
   ``mean((t - z·w - b)²) + l2·‖w‖²`` over standardised features ``z`` (the same
   as sklearn ``Ridge(alpha=l2 * N)`` on standardised features). Solved in primal
   (``d × d``) or dual (``N × N``) Gram form, whichever is smaller.
 * ``"bce"``: logistic regression with an intercept, minimising
   ``mean(log(1 + exp(-s·(z·w + b)))) + l2/2·‖w‖²`` (sklearn
   ``LogisticRegression(C=1 / (l2 * N))`` on standardised features), with one
-  L-BFGS run over the weights of all layers together (the objective is a sum of
-  independent per-layer terms), preconditioned by the ridge system's Cholesky
-  factor so that it converges in tens of steps.
+  L-BFGS run over the weights of all layers and folds together (the objective is
+  a sum of independent terms), preconditioned by the ridge system's Cholesky
+  factor and started from the ridge solution, so it converges in tens of steps.
 
-Cross-validation shares each fold's data preparation, Gram matrix and its
-factorisation between ``"mse"`` and ``"bce"``.
+In primal form the folds share one pass over the data: a fold's training Gram
+matrix is the total minus its test block's, standardised afterwards, and every
+matrix-vector product serves all folds at once.
 
 Weights found on standardised features are mapped back to the raw activation
 space (``w_raw = w_z / σ``: the normal of the decision hyperplane) before being
 normalised, so directions can be added to the raw activations.
+
+:func:`probe_task` runs the probes of a task table (:mod:`musicsteer.tasks`): one
+binary probe for binary kinds, one balanced one-vs-rest probe per class plus an
+all-class argmax accuracy for multi-class kinds. :func:`summary_table` and
+:func:`layer_selection` condense the results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,6 +58,12 @@ _BCE_MAX_ITER = 100
 _BCE_HISTORY = 10
 _BCE_TOL_GRAD = 1e-5
 _BCE_TOL_CHANGE = 1e-9
+# The logistic fit starts from this multiple of the ridge (±1 target) solution: the
+# first Newton step of the logistic loss from w = 0 is about twice the ridge fit.
+_BCE_WARM_START = 2.0
+# Ridge fits by preconditioned conjugate gradients: relative residual and step cap.
+_CG_TOL = 1e-6
+_CG_MAX_ITER = 200
 # Features whose standard deviation is below this are treated as constant.
 _MIN_STD = 1e-6
 
@@ -76,8 +94,18 @@ def _check_multiclass(labels: Sequence) -> np.ndarray:
     return classes
 
 
+def _check_class_counts(labels: np.ndarray, n_classes: int) -> None:
+    """Raise unless each of ``n_classes`` classes has at least 2 samples."""
+    counts = np.bincount(labels, minlength=n_classes)
+    if len(counts) != n_classes or counts.min() < 2:
+        raise ValueError(f"each class needs at least 2 samples, got counts {counts.tolist()}")
+
+
 def _check_binary(X: np.ndarray, y: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``X``/``y`` for a binary probe; return ``X`` and ``y`` as 0/1 int64."""
+    """Validate ``X``/``y`` for a binary probe; return ``X`` and ``y`` as 0/1 int64.
+
+    Activations are checked for NaN when they are converted for the probes.
+    """
     X = _check_activations(X)
     _check_lengths(X.shape[0], y, "y")
     y = np.asarray(y)
@@ -86,12 +114,8 @@ def _check_binary(X: np.ndarray, y: Sequence) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"need at least 2 classes in y, got {values.tolist()}")
     if not np.isin(values, [0, 1]).all():
         raise ValueError(f"y must be binary 0/1 (or bool), got values {values.tolist()}")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite activations")
     y = y.astype(np.int64)
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < 2:
-        raise ValueError(f"each class needs at least 2 samples, got counts {counts.tolist()}")
+    _check_class_counts(y, 2)
     return X, y
 
 
@@ -99,6 +123,22 @@ def _check_method(method: str) -> None:
     """Raise unless ``method`` is one of :data:`musicsteer.vectors.METHODS`."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def _check_methods(methods: Iterable[str]) -> list[str]:
+    """Validated list of methods (at least one)."""
+    methods = list(methods)
+    if not methods:
+        raise ValueError(f"need at least one probe method out of {METHODS}")
+    for method in methods:
+        _check_method(method)
+    return methods
+
+
+def _check_l2(l2: float) -> None:
+    """Raise unless the regularisation strength is positive."""
+    if l2 <= 0:
+        raise ValueError(f"l2 must be > 0, got {l2}")
 
 
 # ---------------------------------------------------------------------------
@@ -189,171 +229,170 @@ def jaccard_matrix(
 
 
 # ---------------------------------------------------------------------------
-# Batched binary probes (torch, all layer indices at once)
+# Batched probes (torch: all layer indices and all folds at once)
 # ---------------------------------------------------------------------------
-# Matrix-vector products below are written as (row vector) @ (matrix) or
-# (matrix) @ (column vector) with the big operand contiguous: on CPU these are
-# several times faster than products with a transposed view of the big operand.
+# Shapes: L layer indices, n clips, d features, F folds (training subsets of the
+# same clips), m target columns (1 for a binary ±1 target, K for one-hot classes).
+# Products are written as (matrix) @ (few columns) or (few rows) @ (matrix) with
+# the big operand contiguous: on CPU these are several times faster than
+# products with a transposed view of it.
 
 
-def _layer_major(X: np.ndarray, rows: np.ndarray | None = None) -> torch.Tensor:
-    """Copy ``X[rows]`` into a contiguous ``[n_indices, n_rows, d]`` float32 tensor."""
+@contextmanager
+def _timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    """Add the seconds spent in the block to ``timings[stage]`` (if given)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _centred_layer_major(X: np.ndarray, rows: np.ndarray | None = None) -> torch.Tensor:
+    """``X[rows]`` as a contiguous ``[L, n, d]`` float32 tensor, centred over its clips.
+
+    Centring once keeps the float32 Gram algebra below accurate: fold means are
+    then small, so removing them from a Gram matrix cancels nothing.
+    """
     part = X if rows is None else X[rows]
     src = torch.from_numpy(np.ascontiguousarray(part)).permute(1, 0, 2)
     out = torch.empty(src.shape, dtype=torch.float32)
     out.copy_(src)  # one pass: transpose and upcast together
-    return out
+    if not all(bool(torch.isfinite(layer).all()) for layer in out):
+        raise ValueError("X contains NaN or infinite activations")
+    return out.sub_(out.mean(1, keepdim=True))
 
 
-def _standardise_(Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Standardise ``Z`` in place per layer and feature; return ``(mean, std)``."""
-    mean = Z.mean(1, keepdim=True)
-    Z.sub_(mean)
-    # Per-layer squares keep the temporary small (a full Z² would double memory).
-    std = torch.stack([z.square().mean(0) for z in Z]).sqrt_().unsqueeze(1)
-    std = torch.where(std < _MIN_STD, torch.ones_like(std), std)  # constant features -> 0
-    Z.div_(std)
-    return mean, std
+def _fold_masks(fold_of: np.ndarray, n_folds: int) -> torch.Tensor:
+    """``[n, F]`` float 0/1: clip ``i`` trains fold ``f`` unless ``fold_of[i] == f``."""
+    return torch.from_numpy(fold_of[:, None] != np.arange(n_folds)[None, :]).to(torch.float32)
+
+
+def _cholesky(A: torch.Tensor) -> torch.Tensor:
+    """Lower Cholesky factor of a batch of SPD matrices."""
+    factor, info = torch.linalg.cholesky_ex(A)
+    if bool((info > 0).any()):
+        raise ValueError("probe system is not positive definite; increase l2 or check X")
+    return factor
+
+
+def _cholesky_solve(factor: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``(C Cᵀ)⁻¹ rhs`` by two triangular solves (fast for a few right-hand sides)."""
+    half = torch.linalg.solve_triangular(factor, rhs, upper=False)
+    return torch.linalg.solve_triangular(factor.mT, half, upper=True)
 
 
 def _add_diagonal(A: torch.Tensor, value: float) -> torch.Tensor:
     """``A + value·I`` for a batch of square matrices (a new tensor)."""
     out = A.clone()
-    out.diagonal(dim1=1, dim2=2).add_(value)
+    out.diagonal(dim1=-2, dim2=-1).add_(value)
     return out
 
 
-def _inverse_cholesky(A: torch.Tensor) -> torch.Tensor:
-    """``C⁻¹`` (lower triangular) where ``C Cᵀ = A``, for a batch of SPD matrices.
+class _Features:
+    """Standardised views ``Z_f = (X - shift_f) · inv_scale_f`` of shared clips ``X``.
 
-    An explicit inverse turns every later solve into two fast matrix-vector
-    products instead of slow, sequential triangular solves.
-    """
-    factor, info = torch.linalg.cholesky_ex(A)
-    if bool((info > 0).any()):
-        raise ValueError("probe system is not positive definite; increase l2 or check X")
-    eye = torch.eye(A.shape[-1], dtype=A.dtype).expand_as(A)
-    return torch.linalg.solve_triangular(factor, eye, upper=False)
-
-
-def _solve_with_inverse(inv: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """``x = C⁻ᵀ C⁻¹ rhs`` for column vectors ``rhs [L, k, 1]``."""
-    half = torch.bmm(inv, rhs)
-    return torch.bmm(half.transpose(1, 2), inv).transpose(1, 2)
-
-
-class _Design:
-    """Standardised training features ``Z [L, n, d]`` with lazily cached Gram algebra.
-
-    The Gram matrix is ``Zᵀ Z`` (primal, ``d × d``) when ``n >= d`` and ``Z Zᵀ``
-    (dual, ``n × n``) otherwise. It and the inverse Cholesky factor of
-    ``gram + l2·n·I`` dominate the cost, so ``"mse"`` and ``"bce"`` share them.
+    ``X [L, n, k]`` is shared by every fold; ``shift`` and ``inv_scale`` ``[F, L, k]``
+    are each fold's training mean and inverse standard deviation. Products with
+    ``Z_f`` never materialise it and serve all folds in one pass over ``X``.
     """
 
-    def __init__(self, Z: torch.Tensor, std: torch.Tensor, l2: float) -> None:
-        if l2 <= 0:
-            raise ValueError(f"l2 must be > 0, got {l2}")
-        self.Z, self.std, self.l2 = Z, std, l2
-        self.n = Z.shape[1]
-        self.primal = self.n >= Z.shape[2]
-        self._gram: torch.Tensor | None = None
-        self._ridge_inverse: torch.Tensor | None = None
+    def __init__(self, X: torch.Tensor, shift: torch.Tensor, inv_scale: torch.Tensor) -> None:
+        self.X, self.shift, self.inv_scale = X, shift, inv_scale
 
-    @property
-    def ridge(self) -> float:
-        """Diagonal ridge ``l2·n`` matching the mean-loss objectives."""
-        return self.l2 * self.n
+    @classmethod
+    def plain(cls, X: torch.Tensor) -> _Features:
+        """One fold whose features are ``X`` itself."""
+        L, _, k = X.shape
+        return cls(X, torch.zeros(1, L, k), torch.ones(1, L, k))
 
-    def gram(self) -> torch.Tensor:
-        """``Zᵀ Z`` (primal) or ``Z Zᵀ`` (dual), computed once."""
-        if self._gram is None:
-            Zt = self.Z.transpose(1, 2)
-            self._gram = torch.bmm(Zt, self.Z) if self.primal else torch.bmm(self.Z, Zt)
-        return self._gram
+    def apply(self, w: torch.Tensor) -> torch.Tensor:
+        """``Z_f w_f`` for every clip and fold: ``w [F, L, k, m]`` → ``[L, n, F, m]``."""
+        F, L, k, m = w.shape
+        u = w * self.inv_scale.unsqueeze(-1)
+        out = torch.bmm(self.X, u.permute(1, 2, 0, 3).reshape(L, k, F * m))
+        offset = (self.shift.unsqueeze(-1) * u).sum(2)  # [F, L, m]
+        return out.view(L, -1, F, m) - offset.transpose(0, 1).unsqueeze(1)
 
-    def ridge_inverse(self) -> torch.Tensor:
-        """Inverse Cholesky factor of ``gram + l2·n·I``, computed once."""
-        if self._ridge_inverse is None:
-            self._ridge_inverse = _inverse_cholesky(_add_diagonal(self.gram(), self.ridge))
-        return self._ridge_inverse
+    def apply_t(self, g: torch.Tensor) -> torch.Tensor:
+        """``Z_fᵀ g_f`` for every fold: ``g [L, n, F, m]`` → ``[F, L, k, m]``."""
+        L, n, F, m = g.shape
+        rows = g.reshape(L, n, F * m).transpose(1, 2).contiguous()
+        out = torch.bmm(rows, self.X).view(L, F, m, -1).permute(1, 0, 3, 2)
+        total = g.sum(1).transpose(0, 1).unsqueeze(2)  # [F, L, 1, m]
+        return (out - self.shift.unsqueeze(-1) * total) * self.inv_scale.unsqueeze(-1)
 
-    def ridge_solve(self, rhs: torch.Tensor) -> torch.Tensor:
-        """Solve ``(gram + l2·n·I) x = rhs`` with one step of iterative refinement.
 
-        The refinement squares the float32 solve's relative error: cheap insurance
-        for badly conditioned (highly correlated) activations.
+@dataclass
+class _Rules:
+    """Linear scores ``x · weight + bias`` per fold, on the centred activations.
+
+    ``weight [F, L, d, m]``, ``bias [F, L, m]``. With ``m == 1`` a clip is predicted
+    positive when its score is > 0; otherwise the predicted class is the argmax.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    @classmethod
+    def from_standardised(cls, w: torch.Tensor, b: torch.Tensor, features: _Features) -> _Rules:
+        """Map ``z·w + b`` on standardised features back to raw coordinates.
+
+        ``w_raw = w / σ`` is the normal of the decision hyperplane in activation space.
         """
-        inv = self.ridge_inverse()
-        x = _solve_with_inverse(inv, rhs)
-        residual = rhs - torch.bmm(self.gram(), x) - self.ridge * x
-        return x + _solve_with_inverse(inv, residual)
+        weight = w * features.inv_scale.unsqueeze(-1)
+        bias = b - (features.shift.unsqueeze(-1) * weight).sum(2)
+        return cls(weight, bias)
 
 
-def _fit_dim(design: _Design, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Difference of class means, as a linear rule on standardised features.
-
-    The raw-space direction is ``Δ_raw = σ·Δ_z``; scoring ``(x - μ)·Δ_raw`` in
-    standardised coordinates needs ``w_z = σ²·Δ_z``. The threshold is the
-    midpoint of the two class-mean projections.
-    """
-    onehot = torch.stack([y == 1, y == 0]).to(torch.float32)
-    means = torch.matmul(onehot / onehot.sum(1, keepdim=True), design.Z)  # [L, 2, d]
-    mean_pos, mean_neg = means[:, 0], means[:, 1]
-    w = (mean_pos - mean_neg) * design.std.squeeze(1) ** 2
-    midpoint = 0.5 * ((mean_pos * w).sum(1) + (mean_neg * w).sum(1))
-    return w, -midpoint
-
-
-def _fit_mse(design: _Design, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ridge regression on ±1 targets (intercept = target mean, since ``Z`` is centred)."""
-    Z, n_layers = design.Z, design.Z.shape[0]
-    target = 2.0 * y.to(torch.float32) - 1.0
-    intercept = target.mean()
-    centred = (target - intercept).expand(n_layers, 1, design.n)  # row vectors [L, 1, n]
-    if design.primal:  # w = (Zᵀ Z + λI)⁻¹ Zᵀ t
-        w = design.ridge_solve(torch.bmm(centred, Z).transpose(1, 2))
-    else:  # dual: w = Zᵀ (Z Zᵀ + λI)⁻¹ t, cheaper when clips < features
-        alpha = design.ridge_solve(centred.transpose(1, 2).contiguous())
-        w = torch.bmm(alpha.transpose(1, 2), Z).transpose(1, 2)
-    return w.squeeze(-1), intercept.expand(n_layers).clone()
-
-
-def _row_space_features(design: _Design) -> torch.Tensor:
-    """Features ``Φ [L, n, n]`` (lower triangular) with ``Φ Φᵀ ≈ Z Zᵀ``, for ``n < d``.
-
-    The L2 logistic optimum lies in the row space of ``Z``: writing
-    ``w = Zᵀ Φ⁻ᵀ c`` gives ``Z w = Φ c`` and ``‖w‖ = ‖c‖``, so the ``d``-dimensional
-    problem becomes an equivalent ``n``-dimensional one.
-    """
-    K = design.gram().to(torch.float64)
-    # Z is centred, so K is singular. The jitter acts like one extra feature of size
-    # √ε per clip, changing the logits by a relative ~ε / mean(diag K) = 1e-4.
-    jitter = 1e-4 * float(K.diagonal(dim1=1, dim2=2).mean())
-    phi, info = torch.linalg.cholesky_ex(_add_diagonal(K, jitter))
-    if bool((info > 0).any()):
-        raise ValueError("could not factor the clip Gram matrix; check for NaN activations")
-    return phi.to(torch.float32)
-
-
-def _lbfgs_logistic(
-    features: torch.Tensor, y: torch.Tensor, l2: float, inv: torch.Tensor
+def _fit_logistic(
+    features: _Features,
+    factor: torch.Tensor,
+    factor_clips: int,
+    sign: torch.Tensor,
+    train: torch.Tensor,
+    l2: float,
+    w0: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimise the summed per-layer logistic losses with preconditioned L-BFGS.
+    """L2 logistic regression for every fold and layer with one preconditioned L-BFGS.
 
-    ``inv`` is ``C⁻¹`` for ``C Cᵀ = Fᵀ F + l2·n·I``. Optimising ``v`` with
-    ``w = √(4n)·C⁻ᵀ v`` makes the Hessian close to the identity (``Fᵀ F / 4n``
-    bounds the data term's Hessian), so L-BFGS needs only a handful of steps.
-    Gradients are written out by hand: no autograd graph over the big tensors.
+    Minimises, summed over folds ``f`` and layers (independent problems),
+    ``mean_train(log(1 + exp(-s·(z·w + b)))) + l2/2·‖w‖²``. ``factor`` is ``C`` with
+    ``C Cᵀ = Zᵀ Z + l2·n·I`` over ``n = factor_clips`` clips; optimising ``v`` with
+    ``w = √(4n)·C⁻ᵀ v`` makes the Hessian close to the identity (``Zᵀ Z / 4n``
+    bounds the data term's), so L-BFGS needs few steps. One factor serves every
+    fold: that of all clips is close to each fold's own (scaled by ``n / n_f``,
+    which ``√(4n)`` undoes), and a shared factor makes the two triangular solves
+    per step one pass over ``C`` for all folds. ``w0`` (the ridge
+    solution, scaled) starts it near the optimum. Gradients are written out by
+    hand: no autograd graph over the big tensors.
+
+    Args:
+        features: standardised features of the ``F`` folds.
+        factor: ``[L, k, k]`` lower Cholesky factors.
+        factor_clips: the number of clips ``n`` in ``factor``'s system.
+        sign: ``[n]`` ±1 targets.
+        train: ``[n, F]`` 0/1 training masks.
+        l2: regularisation strength.
+        w0: ``[F, L, k]`` starting weights.
+
+    Returns:
+        ``(w [F, L, k], b [F, L])`` on the standardised features.
     """
-    n_layers, n, k = features.shape
-    scale = (4.0 * n) ** 0.5
-    sign = 2.0 * y.to(torch.float32) - 1.0
-    prior = y.float().mean().clamp(1e-6, 1 - 1e-6)
-    v = torch.zeros(n_layers, 1, k)  # row vectors
-    bias = torch.full((n_layers,), float(torch.logit(prior)))
+    F, L, k = w0.shape
+    n_train = train.sum(0)
+    weight = train / n_train  # per-clip weight of each fold's mean loss
+    scale = (4.0 * factor_clips) ** 0.5
+    v = torch.bmm(w0.transpose(0, 1), factor) / scale  # rows [L, F, k]: (Cᵀ w0)ᵀ / scale
+    prior = (train * (sign > 0).unsqueeze(1)).sum(0) / n_train
+    bias = torch.logit(prior.clamp(1e-6, 1 - 1e-6)).unsqueeze(0).repeat(L, 1)  # [L, F]
+    s = sign.view(1, -1, 1)
 
     def weights_of(v: torch.Tensor) -> torch.Tensor:
-        return scale * torch.bmm(v, inv)  # row form of √(4n)·C⁻ᵀ v
+        # Rows of √(4n)·C⁻ᵀ v: solve w C = v; as [F, L, k, 1] for the features.
+        w = scale * torch.linalg.solve_triangular(factor, v, upper=False, left=False)
+        return w.transpose(0, 1).unsqueeze(-1)
 
     optimiser = torch.optim.LBFGS(
         [v, bias],
@@ -368,33 +407,287 @@ def _lbfgs_logistic(
     @torch.no_grad()
     def closure() -> torch.Tensor:
         w = weights_of(v)
-        logits = torch.baddbmm(bias[:, None, None], features, w.transpose(1, 2)).squeeze(-1)
-        margin = sign * logits
-        # Sum over layers of each layer's mean loss: the problems stay independent.
-        loss = torch.nn.functional.softplus(-margin).mean(1).sum() + 0.5 * l2 * w.pow(2).sum()
-        dloss_dlogit = -sign * torch.sigmoid(-margin) / n  # [L, n]
-        grad_w = torch.bmm(dloss_dlogit.unsqueeze(1), features) + l2 * w  # [L, 1, k]
-        v.grad = scale * torch.bmm(inv, grad_w.transpose(1, 2)).reshape(v.shape)
+        margin = s * (features.apply(w).squeeze(-1) + bias.unsqueeze(1))  # [L, n, F]
+        # float64 sum: the line search compares losses summed over F·L problems.
+        loss = (torch.nn.functional.softplus(-margin) * weight).sum(dtype=torch.float64)
+        loss = loss + 0.5 * l2 * w.square().sum(dtype=torch.float64)
+        dloss_dlogit = -s * torch.sigmoid(-margin) * weight
+        grad_w = features.apply_t(dloss_dlogit.unsqueeze(-1)) + l2 * w  # [F, L, k, 1]
+        columns = grad_w.squeeze(-1).permute(1, 2, 0).contiguous()  # [L, k, F]
+        grad_v = scale * torch.linalg.solve_triangular(factor, columns, upper=False)
+        v.grad = grad_v.transpose(1, 2).contiguous()
         bias.grad = dloss_dlogit.sum(1)
         return loss
 
     optimiser.step(closure)
-    return weights_of(v).squeeze(1), bias
+    return weights_of(v).squeeze(-1), bias.T.contiguous()
 
 
-def _fit_bce(design: _Design, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-regularised logistic regression for all layers at once."""
-    if design.primal:
-        return _lbfgs_logistic(design.Z, y, design.l2, design.ridge_inverse())
-    phi = _row_space_features(design)
-    inv = _inverse_cholesky(_add_diagonal(torch.bmm(phi.transpose(1, 2), phi), design.ridge))
-    c, bias = _lbfgs_logistic(phi, y, design.l2, inv)
-    # Back to feature space: w = Zᵀ Φ⁻ᵀ c.
-    a = torch.linalg.solve_triangular(phi.transpose(1, 2), c.unsqueeze(-1), upper=True)
-    return torch.bmm(a.transpose(1, 2), design.Z).squeeze(1), bias
+def _contiguous_groups(fold_of: np.ndarray) -> dict[int, slice]:
+    """The slice of each distinct value of a sorted fold array."""
+    values, starts = np.unique(fold_of, return_index=True)
+    ends = [*starts[1:], len(fold_of)]
+    return {int(v): slice(int(a), int(b)) for v, a, b in zip(values, starts, ends, strict=True)}
 
 
-_FITTERS = {"dim": _fit_dim, "mse": _fit_mse, "bce": _fit_bce}
+def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``num / den`` with 0 where ``den`` is 0 (converged or all-zero systems)."""
+    return torch.where(den != 0, num / torch.where(den != 0, den, 1.0), 0.0)
+
+
+def _conjugate_gradient(
+    apply_A: Callable[[torch.Tensor], torch.Tensor],
+    precondition: Callable[[torch.Tensor], torch.Tensor],
+    rhs: torch.Tensor,
+) -> torch.Tensor:
+    """Solve ``A x = rhs`` for a batch of SPD systems by preconditioned CG.
+
+    ``rhs [F, L, k, m]``: independent systems along every axis but ``k``. Stops
+    when every residual is below ``_CG_TOL`` relative to its right-hand side.
+    """
+    x = torch.zeros_like(rhs)
+    r = rhs.clone()
+    z = precondition(r)
+    p = z.clone()
+    rz = (r * z).sum(2, keepdim=True)
+    limit = _CG_TOL * torch.linalg.vector_norm(rhs, dim=2, keepdim=True)
+    for _ in range(_CG_MAX_ITER):
+        if bool((torch.linalg.vector_norm(r, dim=2, keepdim=True) <= limit).all()):
+            break
+        Ap = apply_A(p)
+        alpha = _safe_ratio(rz, (p * Ap).sum(2, keepdim=True))
+        x.add_(alpha * p)
+        r.sub_(alpha * Ap)
+        z = precondition(r)
+        rz_next = (r * z).sum(2, keepdim=True)
+        p = z + _safe_ratio(rz_next, rz) * p
+        rz = rz_next
+    return x
+
+
+class _Primal:
+    """Ridge and logistic probes for all folds at once when clips ≥ features.
+
+    Each fold's probes live on its own standardised features (its training mean
+    and std), applied implicitly so that every product with the data serves all
+    folds in one pass. Both methods are preconditioned by one Cholesky factor per
+    layer: that of the ridge system of *all* clips, which differs from each fold's
+    own only by its test clips. Ridge fits then take a few conjugate-gradient
+    steps instead of a factorisation per fold; with no test clips (``fold_of``
+    all ``-1``: one fold trains on everything) the factor is exact.
+    """
+
+    def __init__(self, Xl: torch.Tensor, fold_of: np.ndarray, n_folds: int, l2: float) -> None:
+        L, n, d = Xl.shape
+        self.l2 = l2
+        self.train = _fold_masks(fold_of, n_folds)
+        self.n_train = self.train.sum(0)
+        groups = _contiguous_groups(fold_of)
+        sums = {g: Xl[:, rows].sum(1, dtype=torch.float64) for g, rows in groups.items()}
+        squares = {
+            g: torch.linalg.vector_norm(Xl[:, rows], dim=1).double().square()
+            for g, rows in groups.items()
+        }
+        total_sum, total_square = sum(sums.values()), sum(squares.values())
+        shift, inv_scale = torch.empty(n_folds, L, d), torch.empty(n_folds, L, d)
+        for f in range(n_folds):
+            shift[f], inv_scale[f] = _mean_and_inverse_std(
+                total_sum - sums.get(f, 0.0),
+                total_square - squares.get(f, 0.0),
+                float(self.n_train[f]),
+            )
+        self.features = _Features(Xl, shift, inv_scale)
+        # Xl is centred over all clips, so its Gram matrix needs no mean correction.
+        _, inv_std = _mean_and_inverse_std(total_sum, total_square, n)
+        A = torch.bmm(Xl.mT, Xl).mul_(inv_std.unsqueeze(2)).mul_(inv_std.unsqueeze(1))
+        A.diagonal(dim1=1, dim2=2).add_(l2 * n)
+        self.factor = _cholesky(A)
+        self.factor_clips = n
+
+    def _normal_apply(self, w: torch.Tensor) -> torch.Tensor:
+        """``(Z_fᵀ Z_f + l2·n_f·I) w`` for every fold."""
+        z = self.features.apply(w) * self.train[None, :, :, None]
+        ridge = (self.l2 * self.n_train).view(-1, 1, 1, 1)
+        return self.features.apply_t(z) + ridge * w
+
+    def _precondition(self, r: torch.Tensor) -> torch.Tensor:
+        """Solve the all-clip ridge system for ``r [F, L, d, m]`` (one pass over ``C``)."""
+        F, L, d, m = r.shape
+        columns = r.permute(1, 2, 0, 3).reshape(L, d, F * m)
+        return _cholesky_solve(self.factor, columns).view(L, d, F, m).permute(2, 0, 1, 3)
+
+    def ridge(self, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ridge fits of targets ``T [n, m]``: ``(w [F, L, d, m], b [F, L, m])``."""
+        L, n = self.features.X.shape[:2]
+        mean = self.train.T @ T / self.n_train.unsqueeze(1)  # [F, m]: the intercept
+        centred = (T.unsqueeze(1) - mean) * self.train.unsqueeze(-1)  # [n, F, m]
+        rhs = self.features.apply_t(centred.expand(L, *centred.shape))
+        w = _conjugate_gradient(self._normal_apply, self._precondition, rhs)
+        return w, mean.unsqueeze(1).expand(-1, L, -1)
+
+    def logistic(self, sign: torch.Tensor, w0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logistic fits: ``(w [F, L, d], b [F, L])``."""
+        return _fit_logistic(
+            self.features, self.factor, self.factor_clips, sign, self.train, self.l2, w0
+        )
+
+
+def _mean_and_inverse_std(
+    total: torch.Tensor, square: torch.Tensor, n: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and ``1/std`` (1 for constant features) from float64 sums over ``n`` clips."""
+    mean = total / n
+    std = (square / n - mean.square()).clamp_min(0.0).sqrt()
+    std = torch.where(std < _MIN_STD, torch.ones_like(std), std)  # constant -> 0
+    return mean.to(torch.float32), (1.0 / std).to(torch.float32)
+
+
+def _row_space_features(K: torch.Tensor) -> torch.Tensor:
+    """Features ``Φ [L, n, n]`` (lower triangular) with ``Φ Φᵀ ≈ K = Z Zᵀ``.
+
+    The L2 logistic optimum lies in the row space of ``Z``: writing
+    ``w = Zᵀ Φ⁻ᵀ c`` gives ``Z w = Φ c`` and ``‖w‖ = ‖c‖``, so the ``d``-dimensional
+    problem becomes an equivalent ``n``-dimensional one.
+    """
+    K = K.to(torch.float64)
+    # Z is centred, so K is singular. The jitter acts like one extra feature of size
+    # √ε per clip, changing the logits by a relative ~ε / mean(diag K) = 1e-4.
+    jitter = 1e-4 * float(K.diagonal(dim1=1, dim2=2).mean())
+    phi, info = torch.linalg.cholesky_ex(_add_diagonal(K, jitter))
+    if bool((info > 0).any()):
+        raise ValueError("could not factor the clip Gram matrix; check for NaN activations")
+    return phi.to(torch.float32)
+
+
+def _dual_fold(
+    Xl: torch.Tensor, rows: torch.Tensor, T: torch.Tensor, methods: Sequence[str], l2: float
+) -> dict[str, _Rules]:
+    """Ridge (and logistic) probes of one fold in dual form, for clips < features.
+
+    The ``n × n`` clip Gram matrix replaces the ``d × d`` one; ``T [n_train, m]``.
+    """
+    Z = Xl.index_select(1, rows)
+    L, n, d = Z.shape
+    mean = Z.mean(1, keepdim=True)
+    Z.sub_(mean)
+    std = Z.square().mean(1, keepdim=True).sqrt_()
+    std = torch.where(std < _MIN_STD, torch.ones_like(std), std)  # constant -> 0
+    Z.div_(std)
+    standardised = _Features(Xl, mean.transpose(0, 1), 1.0 / std.transpose(0, 1))
+    plain = _Features.plain(Z)
+    K = torch.bmm(Z, Z.mT)
+    ridge = l2 * n
+    factor = _cholesky(_add_diagonal(K, ridge))
+    intercept = T.mean(0)
+    centred = (T - intercept).expand(L, n, -1)
+    alpha = _cholesky_solve(factor, centred)
+    residual = centred - torch.bmm(K, alpha) - ridge * alpha
+    alpha = alpha + _cholesky_solve(factor, residual)
+    rules = {}
+    if "mse" in methods:
+        w = plain.apply_t(alpha.unsqueeze(2))  # Zᵀ α: [1, L, d, m]
+        rules["mse"] = _Rules.from_standardised(w, intercept.expand(1, L, -1), standardised)
+    if "bce" in methods:
+        phi = _row_space_features(K)
+        phi_factor = _cholesky(_add_diagonal(torch.bmm(phi.mT, phi), ridge))
+        c0 = _BCE_WARM_START * torch.bmm(phi.mT, alpha).squeeze(-1)  # Φᵀ α ≙ the ridge w
+        c, b = _fit_logistic(
+            _Features.plain(phi), phi_factor, n, T[:, 0], torch.ones(n, 1), l2, c0[None]
+        )
+        a = torch.linalg.solve_triangular(phi.mT, c[0].unsqueeze(-1), upper=True)  # Φ⁻ᵀ c
+        w = plain.apply_t(a.unsqueeze(2))
+        rules["bce"] = _Rules.from_standardised(w, b.unsqueeze(-1), standardised)
+    return rules
+
+
+def _stack_rules(per_fold: list[_Rules]) -> _Rules:
+    """Concatenate single-fold rules along the fold axis."""
+    return _Rules(torch.cat([r.weight for r in per_fold]), torch.cat([r.bias for r in per_fold]))
+
+
+def _dim_rules(
+    Xl: torch.Tensor, labels: torch.Tensor, n_classes: int, train: torch.Tensor
+) -> _Rules:
+    """Nearest class mean in activation space (for two classes: difference of means).
+
+    Scores ``x·μ_k - ‖μ_k‖²/2``; with two classes, their difference: ``x·Δ`` minus
+    the midpoint of the two class-mean projections.
+    """
+    L, n, d = Xl.shape
+    F = train.shape[1]
+    weights = train.unsqueeze(2) * torch.nn.functional.one_hot(labels, n_classes).unsqueeze(1)
+    weights = weights / weights.sum(0)  # [n, F, K]: mean over each fold's training class
+    means = torch.matmul(weights.reshape(n, -1).T.contiguous(), Xl)  # [L, F·K, d]
+    means = means.view(L, F, n_classes, d).transpose(0, 1)  # [F, L, K, d]
+    half_square = 0.5 * means.square().sum(-1)  # [F, L, K]
+    if n_classes == 2:
+        weight = (means[:, :, 1] - means[:, :, 0]).unsqueeze(-1)
+        return _Rules(weight, (half_square[..., 0] - half_square[..., 1]).unsqueeze(-1))
+    return _Rules(means.mT, -half_square)
+
+
+def _targets(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Regression targets ``[n, m]``: ±1 for two classes, one-hot (0/1) for more."""
+    if n_classes == 2:
+        return (2.0 * labels.to(torch.float32) - 1.0).unsqueeze(1)
+    return torch.nn.functional.one_hot(labels, n_classes).to(torch.float32)
+
+
+def _fit_rules(
+    Xl: torch.Tensor,
+    labels: torch.Tensor,
+    n_classes: int,
+    fold_of: np.ndarray,
+    n_folds: int,
+    methods: Sequence[str],
+    l2: float,
+    timings: dict[str, float] | None = None,
+) -> dict[str, _Rules]:
+    """Fit each method's probes on every fold's training clips.
+
+    ``fold_of`` (sorted) gives each clip's test fold; ``-1`` trains every fold.
+    """
+    if "bce" in methods and n_classes != 2:
+        raise ValueError("bce probes are binary; use dim or mse for several classes")
+    train = _fold_masks(fold_of, n_folds)
+    rules: dict[str, _Rules] = {}
+    if "dim" in methods:
+        with _timed(timings, "dim"):
+            rules["dim"] = _dim_rules(Xl, labels, n_classes, train)
+    regression = [m for m in ("mse", "bce") if m in methods]
+    if not regression:
+        return rules
+    T = _targets(labels, n_classes)
+    if int(train.sum(0).min()) < Xl.shape[2]:
+        with _timed(timings, "+".join(regression)):
+            folds = [torch.from_numpy(np.flatnonzero(train[:, f].numpy())) for f in range(n_folds)]
+            per_fold = [_dual_fold(Xl, rows, T[rows], regression, l2) for rows in folds]
+        return rules | {m: _stack_rules([r[m] for r in per_fold]) for m in regression}
+    with _timed(timings, "prepare"):
+        primal = _Primal(Xl, fold_of, n_folds, l2)
+    with _timed(timings, "mse"):
+        w, b = primal.ridge(T)
+        rules["mse"] = _Rules.from_standardised(w, b, primal.features)
+    if "bce" in methods:
+        with _timed(timings, "bce"):
+            w, b = primal.logistic(T[:, 0], _BCE_WARM_START * w[..., 0])
+            rules["bce"] = _Rules.from_standardised(
+                w.unsqueeze(-1), b.unsqueeze(-1), primal.features
+            )
+    return {m: rules[m] for m in methods}
+
+
+def _correct_counts(
+    Xl: torch.Tensor, rules: _Rules, labels: torch.Tensor, fold_of: np.ndarray
+) -> np.ndarray:
+    """Correct held-out predictions per layer: each clip scored by its own test fold."""
+    F, L, d, m = rules.weight.shape
+    n = Xl.shape[1]
+    scores = torch.bmm(Xl, rules.weight.permute(1, 2, 0, 3).reshape(L, d, F * m))
+    own = torch.from_numpy(fold_of)
+    scores = scores.view(L, n, F, m)[:, torch.arange(n), own] + rules.bias.transpose(0, 1)[:, own]
+    predicted = (scores[..., 0] > 0).long() if m == 1 else scores.argmax(-1)
+    return (predicted == labels).sum(1).numpy()
 
 
 def _unit_rows(W: np.ndarray) -> np.ndarray:
@@ -425,55 +718,49 @@ def fit_directions(X: np.ndarray, y: Sequence, method: str, l2: float = 1e-2) ->
         signed so that moving along a row goes towards class ``y == 1``.
     """
     _check_method(method)
+    _check_l2(l2)
     X, y_np = _check_binary(X, y)
-    Z = _layer_major(X)
-    _, std = _standardise_(Z)
-    w_z, _ = _FITTERS[method](_Design(Z, std, l2), torch.from_numpy(y_np))
-    w_raw = (w_z / std.squeeze(1)).numpy()  # hyperplane normal in raw coordinates
+    Xl = _centred_layer_major(X)
+    everything = np.full(len(y_np), -1)  # one "fold" that trains on every clip
+    rules = _fit_rules(Xl, torch.from_numpy(y_np), 2, everything, 1, [method], l2)[method]
+    w_raw = rules.weight[0, :, :, 0].numpy()  # hyperplane normal in raw coordinates
     return _orient_towards_positive(_unit_rows(w_raw), X, y_np)
 
 
-def _n_folds(y: np.ndarray, folds: int) -> int:
-    """Requested folds, capped at the smaller class count (at least 2)."""
-    return max(2, min(folds, int(np.bincount(y).min())))
-
-
-def _fold_correct(
-    X: np.ndarray,
-    y: np.ndarray,
-    train: np.ndarray,
-    test: np.ndarray,
-    methods: Sequence[str],
-    l2: float,
-) -> dict[str, np.ndarray]:
-    """Correct held-out predictions per layer index for each method on one fold."""
-    Z_train = _layer_major(X, train)
-    mean, std = _standardise_(Z_train)
-    Z_test = _layer_major(X, test).sub_(mean).div_(std)
-    design = _Design(Z_train, std, l2)
-    y_train, y_test = torch.from_numpy(y[train]), torch.from_numpy(y[test])
-    correct: dict[str, np.ndarray] = {}
-    for method in methods:
-        w, b = _FITTERS[method](design, y_train)
-        scores = torch.baddbmm(b[:, None, None], Z_test, w.unsqueeze(-1)).squeeze(-1)
-        correct[method] = ((scores > 0).long() == y_test).sum(1).numpy()
-    return correct
+def _n_folds(labels: np.ndarray, folds: int) -> int:
+    """Requested folds, capped at the smallest class count (at least 2)."""
+    return max(2, min(folds, int(np.bincount(labels).min())))
 
 
 def _cross_validated_accuracy(
-    X: np.ndarray, y: Sequence, methods: Sequence[str], folds: int, seed: int, l2: float
+    X: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    methods: Sequence[str],
+    folds: int,
+    seed: int,
+    l2: float,
+    rows: np.ndarray | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Held-out accuracy per layer index for several methods sharing the same folds."""
-    for method in methods:
-        _check_method(method)
-    X, y_np = _check_binary(X, y)
-    splitter = StratifiedKFold(n_splits=_n_folds(y_np, folds), shuffle=True, random_state=seed)
-    totals = {m: np.zeros(X.shape[1], dtype=np.int64) for m in methods}
-    for train, test in splitter.split(np.zeros(len(y_np)), y_np):
-        for method, correct in _fold_correct(X, y_np, train, test, methods, l2).items():
-            totals[method] += correct
-    # Every clip is predicted exactly once, so pooled accuracy = correct / N.
-    return {m: totals[m] / len(y_np) for m in methods}
+    """Held-out accuracy per layer index for several methods sharing the same folds.
+
+    ``labels`` are class indices ``0..n_classes-1`` of ``X[rows]`` (all clips when
+    ``rows`` is None). Folds are stratified; every clip is predicted exactly once,
+    so the pooled accuracy is correct / n.
+    """
+    n_splits = _n_folds(labels, folds)
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    for f, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        fold_of[test] = f
+    order = np.argsort(fold_of, kind="stable")  # each fold's test clips contiguous
+    with _timed(timings, "prepare"):
+        Xl = _centred_layer_major(X, order if rows is None else rows[order])
+    labels_t, fold_of = torch.from_numpy(labels[order]), fold_of[order]
+    rules = _fit_rules(Xl, labels_t, n_classes, fold_of, n_splits, methods, l2, timings)
+    with _timed(timings, "score"):
+        return {m: _correct_counts(Xl, rules[m], labels_t, fold_of) / len(labels) for m in methods}
 
 
 def probe_accuracy(
@@ -489,7 +776,10 @@ def probe_accuracy(
     Returns:
         ``[n_indices]`` accuracies pooled over folds.
     """
-    return _cross_validated_accuracy(X, y, [method], folds, seed, l2)[method]
+    _check_method(method)
+    _check_l2(l2)
+    X, y_np = _check_binary(X, y)
+    return _cross_validated_accuracy(X, y_np, 2, [method], folds, seed, l2)[method]
 
 
 def probe_table(
@@ -499,28 +789,292 @@ def probe_table(
     folds: int = 5,
     seed: int = 0,
     l2: float = 1e-2,
+    timings: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Held-out probe accuracy for every site, layer index and method.
+    """Held-out binary probe accuracy for every site, layer index and method.
 
-    All methods share each fold's data preparation and Gram matrix.
+    All methods and folds share each site's data preparation, Gram matrices and
+    their factors. ``timings``, if given, accumulates seconds per stage
+    (``prepare``, ``dim``, ``mse``, ``bce``, ``score``).
 
     Returns:
         Long DataFrame with columns ``site, index, method, accuracy``.
     """
-    methods = list(methods)
+    methods = _check_methods(methods)
+    _check_l2(l2)
     if not X_by_site:
         raise ValueError("X_by_site is empty: need activations for at least one site")
     frames = []
     for site, X in X_by_site.items():
-        accuracy = _cross_validated_accuracy(X, y, methods, folds, seed, l2)
-        for method in methods:
-            acc = accuracy[method]
-            frames.append(
-                pd.DataFrame(
-                    {"site": site, "index": np.arange(len(acc)), "method": method, "accuracy": acc}
-                )
-            )
+        X, y_np = _check_binary(X, y)
+        accuracy = _cross_validated_accuracy(X, y_np, 2, methods, folds, seed, l2, timings=timings)
+        frames += [_long_rows(site, m, None, accuracy[m]) for m in methods]
     return pd.concat(frames, ignore_index=True)[["site", "index", "method", "accuracy"]]
+
+
+def _long_rows(site: str, method: str, positive: str | None, accuracy: np.ndarray) -> pd.DataFrame:
+    """One site/method/positive's accuracies as long-table rows."""
+    frame = {"site": site, "index": np.arange(len(accuracy)), "method": method}
+    if positive is not None:
+        frame["positive"] = positive
+    return pd.DataFrame({**frame, "accuracy": accuracy})
+
+
+# ---------------------------------------------------------------------------
+# Probing a task table: binary, one-vs-rest per class, and all classes at once
+# ---------------------------------------------------------------------------
+
+ALL_CLASSES = "__all__"
+PROBE_COLUMNS = ["site", "index", "method", "positive", "accuracy"]
+_BINARY_KINDS = ("one_vs_rest", "pairwise")
+_MULTI_KINDS = ("multiclass", "multilabel")
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One probing problem of a task: clips ``rows`` with class indices ``labels``."""
+
+    positive: str
+    negative: str
+    rows: np.ndarray | None  # None: every clip of the task, in order
+    labels: np.ndarray
+    n_classes: int = 2
+
+
+def _task_kind(task: pd.DataFrame) -> str:
+    """The single ``kind`` of a task table, validated."""
+    missing = [c for c in ("kind", "label", "y") if c not in task.columns]
+    if missing:
+        raise ValueError(f"task table lacks column(s) {missing}; has {list(task.columns)}")
+    kinds = task["kind"].astype(str).unique()
+    if len(kinds) != 1:
+        raise ValueError(f"a task table has one kind, got {sorted(kinds)}")
+    if kinds[0] not in _BINARY_KINDS + _MULTI_KINDS:
+        raise ValueError(
+            f"unknown task kind {kinds[0]!r}; expected one of {_BINARY_KINDS + _MULTI_KINDS}"
+        )
+    return str(kinds[0])
+
+
+def _only_label(task: pd.DataFrame, y: int) -> str:
+    """The one label of the clips with ``y == y`` (raising if there are several)."""
+    labels = task.loc[task["y"] == y, "label"].astype(str).unique()
+    if len(labels) != 1:
+        raise ValueError(f"clips with y={y} should share one label, got {sorted(labels)}")
+    return str(labels[0])
+
+
+def _binary_problem(task: pd.DataFrame, kind: str) -> _Problem:
+    """The task itself: the ``y == 1`` class against the ``y == 0`` class (or the rest)."""
+    y = task["y"].to_numpy().astype(np.int64)
+    if not np.isin(y, [0, 1]).all():
+        raise ValueError(f"a {kind} task needs y in {{0, 1}}, got {sorted(set(y.tolist()))}")
+    negative = _only_label(task, 0) if kind == "pairwise" else "rest"
+    return _Problem(_only_label(task, 1), negative, None, y)
+
+
+def _class_membership(task: pd.DataFrame, kind: str) -> tuple[list[str], np.ndarray]:
+    """Class names and ``[N, K]`` bool membership (``is_<class>`` columns for multilabel)."""
+    if kind == "multilabel":
+        columns = [c for c in task.columns if str(c).startswith("is_")]
+        if len(columns) < 2:
+            raise ValueError(f"a multilabel task needs >= 2 is_<class> columns, got {columns}")
+        return [str(c)[3:] for c in columns], task[columns].to_numpy().astype(bool)
+    values = np.sort(task["y"].unique())
+    classes = [_only_label(task, int(v)) for v in values]
+    return classes, task["y"].to_numpy()[:, None] == values[None, :]
+
+
+def _balanced_draw(
+    positives: np.ndarray, negative_pools: dict[str, np.ndarray], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equally many positives and negatives, the negatives spread over their pools.
+
+    Returns sorted clip indices and their 0/1 labels (1 = positive).
+    """
+    n = min(len(positives), sum(len(p) for p in negative_pools.values()))
+    if n < 2:
+        raise ValueError(f"need at least 2 samples per side, got {n}")
+    quota = _water_fill({c: len(p) for c, p in negative_pools.items()}, n)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(positives, size=n, replace=False)
+    negatives = [
+        rng.choice(pool, size=quota[c], replace=False) for c, pool in negative_pools.items()
+    ]
+    indices = np.sort(np.concatenate([chosen, *negatives]))
+    return indices, np.isin(indices, chosen).astype(np.int64)
+
+
+def _class_problems(task: pd.DataFrame, kind: str, seed: int) -> list[_Problem]:
+    """One balanced one-vs-rest problem per class of a multiclass/multilabel task.
+
+    Positives are the clips of the class; negatives the same number of the other
+    clips, drawn as evenly over their labels as sizes allow (as
+    :func:`balance_binary` does).
+    """
+    classes, member = _class_membership(task, kind)
+    labels = task["label"].astype(str).to_numpy()
+    problems = []
+    for k, cls in enumerate(classes):
+        others = ~member[:, k]
+        pools = {
+            lab: np.flatnonzero(others & (labels == lab)) for lab in sorted(set(labels[others]))
+        }
+        rows, y = _balanced_draw(np.flatnonzero(member[:, k]), pools, seed)
+        problems.append(_Problem(cls, "rest", rows, y))
+    return problems
+
+
+def _overall_problem(task: pd.DataFrame, kind: str) -> _Problem | None:
+    """All classes at once (argmax over per-class scores); None unless one class per clip."""
+    classes, member = _class_membership(task, kind)
+    if not (member.sum(1) == 1).all():
+        return None  # a genuinely multi-label clip has no single class to predict
+    return _Problem(ALL_CLASSES, "", None, member.argmax(1).astype(np.int64), len(classes))
+
+
+def _task_problems(task: pd.DataFrame, seed: int) -> tuple[list[_Problem], _Problem | None]:
+    """Binary problems with a direction each, and the all-class problem (or None)."""
+    kind = _task_kind(task)
+    if kind in _BINARY_KINDS:
+        return [_binary_problem(task, kind)], None
+    return _class_problems(task, kind, seed), _overall_problem(task, kind)
+
+
+def _site_activations(
+    X_by_site: Mapping[str, np.ndarray], task: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Validated activations per site, one row per task clip."""
+    if not X_by_site:
+        raise ValueError("X_by_site is empty: need activations for at least one site")
+    checked = {}
+    for site, X in X_by_site.items():
+        checked[site] = _check_activations(X)
+        _check_lengths(checked[site].shape[0], task, f"task (site {site})")
+    return checked
+
+
+def probe_task(
+    X_by_site: Mapping[str, np.ndarray],
+    task: pd.DataFrame,
+    methods: Iterable[str] = ("dim", "bce", "mse"),
+    folds: int = 5,
+    seed: int = 0,
+    l2: float = 1e-2,
+) -> pd.DataFrame:
+    """Held-out probe accuracy of a task for every site, layer index, method and class.
+
+    * ``one_vs_rest``/``pairwise``: one binary probe; ``positive`` is the ``y == 1`` class.
+    * ``multiclass``/``multilabel``: per class, a binary probe of the class against a
+      balanced, seeded sample of the other classes (``positive`` = the class), so each
+      class gets its own direction and accuracy. When every clip has exactly one
+      class, also ``positive = "__all__"``: the accuracy of predicting the class as
+      the argmax of per-class scores fitted on the same folds: ``"mse"`` is one ridge
+      solve with one-hot targets, ``"dim"`` the nearest class mean (``"bce"`` is
+      binary only and has no such row).
+
+    Args:
+        X_by_site: ``[N, n_indices, d]`` activations per site; row ``i`` is task row ``i``.
+        task: a task table (:mod:`musicsteer.tasks`): ``kind``, ``label``, ``y`` and,
+            for multilabel, ``is_<class>`` columns.
+        methods: probe methods.
+        folds: stratified folds (capped at the smallest class count).
+        seed: fold shuffling and negative sampling seed.
+        l2: regularisation for ``"mse"`` and ``"bce"``.
+
+    Returns:
+        Long DataFrame with columns ``site, index, method, positive, accuracy``.
+    """
+    methods = _check_methods(methods)
+    _check_l2(l2)
+    problems, overall = _task_problems(task, seed)
+    frames = []
+    for site, X in _site_activations(X_by_site, task).items():
+        for p in problems:
+            _check_class_counts(p.labels, 2)
+            accuracy = _cross_validated_accuracy(X, p.labels, 2, methods, folds, seed, l2, p.rows)
+            frames += [_long_rows(site, m, p.positive, accuracy[m]) for m in methods]
+        multi = [m for m in methods if m != "bce"]
+        if overall is not None and multi:
+            _check_class_counts(overall.labels, overall.n_classes)
+            accuracy = _cross_validated_accuracy(
+                X, overall.labels, overall.n_classes, multi, folds, seed, l2
+            )
+            frames += [_long_rows(site, m, ALL_CLASSES, accuracy[m]) for m in multi]
+    return pd.concat(frames, ignore_index=True)[PROBE_COLUMNS]
+
+
+def _problem_rows(X: np.ndarray, problem: _Problem) -> np.ndarray:
+    """The activations of a problem's clips."""
+    return X if problem.rows is None else X[problem.rows]
+
+
+def task_directions(
+    X: np.ndarray, task: pd.DataFrame, method: str, seed: int = 0, l2: float = 1e-2
+) -> dict[str, np.ndarray]:
+    """Unit directions ``[n_indices, d]`` per positive class of a task (see :func:`probe_task`)."""
+    problems, _ = _task_problems(task, seed)
+    X = _check_activations(X)
+    _check_lengths(X.shape[0], task, "task")
+    return {p.positive: fit_directions(_problem_rows(X, p), p.labels, method, l2) for p in problems}
+
+
+def _accuracy_curve(
+    probes: pd.DataFrame | None, site: str, method: str, positive: str
+) -> np.ndarray | None:
+    """Per-index accuracy of one probe from a :func:`probe_task` table (None if absent)."""
+    if probes is None:
+        return None
+    rows = _filter_rows(probes, site=site, method=method, positive=positive)
+    return None if rows.empty else rows.sort_values("index")["accuracy"].to_numpy()
+
+
+def build_task_vectors(
+    X_by_site: Mapping[str, np.ndarray],
+    task: pd.DataFrame,
+    method: str,
+    site: str,
+    layer: int | Mapping[str, int],
+    task_name: str,
+    model: str,
+    probes: pd.DataFrame | None = None,
+    seed: int = 0,
+    l2: float = 1e-2,
+) -> list[SteeringVector]:
+    """One :class:`SteeringVector` per positive class of a task.
+
+    Each is fitted on the same clips as its probe in :func:`probe_task` (same seed);
+    ``negative`` is the other class of a pairwise task and ``"rest"`` otherwise.
+
+    Args:
+        layer: the steering index, or one per positive class.
+        probes: a :func:`probe_task` table to fill each vector's ``accuracy`` from.
+    """
+    if site not in X_by_site:
+        raise ValueError(f"no activations for site {site!r}; have {sorted(X_by_site)}")
+    X = _site_activations({site: X_by_site[site]}, task)[site]
+    problems, _ = _task_problems(task, seed)
+    vectors = []
+    for p in problems:
+        chosen = layer[p.positive] if isinstance(layer, Mapping) else layer
+        accuracy = _accuracy_curve(probes, site, method, p.positive)
+        Xp = _problem_rows(X, p)
+        vectors.append(
+            build_vector(
+                Xp,
+                p.labels,
+                method,
+                site,
+                int(chosen),
+                task_name,
+                p.positive,
+                p.negative,
+                model,
+                accuracy,
+                l2,
+            )
+        )
+    return vectors
 
 
 # ---------------------------------------------------------------------------
@@ -586,6 +1140,137 @@ def select_layer(
     if max_index is not None:
         rows = rows[rows["index"] <= max_index]
     return _best_index(rows, rule)
+
+
+def _probe_groups(table: pd.DataFrame) -> list[str]:
+    """Columns that identify one probe's accuracy curve in a probe table."""
+    return [c for c in ("task", "site", "method", "positive") if c in table.columns]
+
+
+def _accuracy_at(rows: pd.DataFrame, index: int) -> float:
+    """Accuracy at one layer index (NaN if not measured there)."""
+    hit = rows.loc[rows["index"] == index, "accuracy"]
+    return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def summary_table(probes: pd.DataFrame, clustering: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per probe (``site, method, positive``; ``task`` too if present): where it peaks.
+
+    Columns: the group columns, ``best_index``, ``best_accuracy`` (ties → earliest
+    index), ``mean_accuracy`` over indices and ``n_indices``; with ``clustering``
+    (``index, ari`` and optionally ``site``/``task``), also ``ari_index`` and
+    ``best_ari``: the index where KMeans best recovers the classes.
+    """
+    keys = _probe_groups(probes)
+    rows = []
+    for key, group in probes.groupby(keys, sort=False) if keys else [((), probes)]:
+        best = _best_index(group, "accuracy")
+        rows.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                "best_index": best,
+                "best_accuracy": _accuracy_at(group, best),
+                "mean_accuracy": float(group["accuracy"].mean()),
+                "n_indices": int(group["index"].nunique()),
+            }
+        )
+    summary = pd.DataFrame(rows)
+    if clustering is None:
+        return summary
+    ari_keys = [c for c in ("task", "site") if c in clustering.columns and c in summary.columns]
+    best_ari = _best_ari(clustering, ari_keys)
+    if not ari_keys:
+        return summary.assign(**best_ari.iloc[0].to_dict())
+    return summary.merge(best_ari, on=ari_keys, how="left")
+
+
+def _best_ari(clustering: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys`` group of a clustering table: ``ari_index`` and ``best_ari``."""
+    rows = []
+    for key, group in clustering.groupby(keys, sort=False) if keys else [((), clustering)]:
+        index = _best_index(group, "ari")
+        best = float(group.loc[group["index"] == index, "ari"].iloc[0])
+        names = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        rows.append({**names, "ari_index": index, "best_ari": best})
+    return pd.DataFrame(rows)
+
+
+def _accuracy_evidence(rows: pd.DataFrame, layer: int, method: str) -> str:
+    """Why the accuracy rule chose ``layer``: its score, the runner-up and the mean."""
+    scored = rows.dropna(subset=["accuracy"]).sort_values(
+        "accuracy", ascending=False, kind="stable"
+    )
+    others = scored[scored["index"] != layer]
+    runner_up = (
+        f"; next best {others['accuracy'].iloc[0]:.3f} at index {int(others['index'].iloc[0])}"
+        if len(others)
+        else ""
+    )
+    return (
+        f"highest held-out {method} accuracy {_accuracy_at(rows, layer):.3f} at index {layer}"
+        f" of {len(scored)} eligible{runner_up}; mean {scored['accuracy'].mean():.3f}"
+    )
+
+
+def layer_selection(
+    table: pd.DataFrame,
+    rule: str = "accuracy",
+    site: str = "resid",
+    method: str = "mse",
+    fixed: int | None = None,
+    max_index: int | None = None,
+    clustering: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The steering layer of every positive class of a probe table, with the evidence.
+
+    Applies :func:`select_layer` per positive class (the ``"__all__"`` rows have no
+    direction to steer with and are skipped). ``rule="ari"`` uses ``clustering``
+    (``index, ari``; filtered on ``site`` if it has that column), the same layer for
+    every class.
+
+    Returns:
+        DataFrame with columns ``site, method, positive, layer, accuracy, rule,
+        evidence`` (plus ``task`` first if the table has it): ``accuracy`` is the
+        probe's held-out accuracy at the chosen layer.
+    """
+    if rule == "ari" and clustering is None:
+        raise ValueError('rule="ari" needs the clustering table')
+    rows = _filter_rows(table, site=site, method=method)
+    if "positive" in rows.columns:
+        rows = rows[rows["positive"] != ALL_CLASSES]
+    if rows.empty:
+        raise ValueError(f"no probe rows for site {site!r} and method {method!r}")
+    if max_index is not None:
+        rows = rows[rows["index"] <= max_index]
+    keys = [c for c in ("task", "positive") if c in rows.columns]
+    out = []
+    for key, group in rows.groupby(keys, sort=False) if keys else [((), rows)]:
+        source = clustering if rule == "ari" else group
+        layer = select_layer(source, rule, site, method, fixed, max_index)  # type: ignore[arg-type]
+        if rule == "accuracy":
+            evidence = _accuracy_evidence(group, layer, method)
+        elif rule == "ari":
+            ari = _filter_rows(clustering, site=site)  # type: ignore[arg-type]
+            best = float(ari.loc[ari["index"] == layer, "ari"].iloc[0])
+            evidence = f"highest KMeans ARI {best:.3f} at index {layer} over {len(ari)} indices"
+        else:
+            best = _best_index(group, "accuracy")
+            evidence = f"fixed index from the config; best accuracy {_accuracy_at(group, best):.3f} is at index {best}"
+        names = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        out.append(
+            {
+                **names,
+                "site": site,
+                "method": method,
+                "positive": names.get("positive", ""),
+                "layer": layer,
+                "accuracy": _accuracy_at(group, layer),
+                "rule": rule,
+                "evidence": evidence,
+            }
+        )
+    columns = ["site", "method", "positive", "layer", "accuracy", "rule", "evidence"]
+    return pd.DataFrame(out, columns=(["task"] if "task" in keys else []) + columns)
 
 
 def mean_projection(X: np.ndarray, directions: np.ndarray) -> np.ndarray:
@@ -685,28 +1370,25 @@ def balance_binary(
     neg_classes = [negative] if negative is not None else sorted(set(labels) - {positive})
     if not neg_classes:
         raise ValueError(f"no classes other than {positive!r} to use as negatives")
-    pools = {c: np.flatnonzero(labels == c) for c in [positive, *neg_classes]}
-    n_neg_available = sum(len(pools[c]) for c in neg_classes)
-    n = min(len(pools[positive]), n_neg_available)
-    if n < 2:
-        raise ValueError(f"need at least 2 samples per side, got {n}")
-    quota = _water_fill({c: len(pools[c]) for c in neg_classes}, n)
-    quota[positive] = n
-    rng = np.random.default_rng(seed)
-    chosen = {c: rng.choice(pools[c], size=quota[c], replace=False) for c in pools}
-    indices = np.sort(np.concatenate(list(chosen.values())))
-    y = (labels[indices] == positive).astype(np.int64)
-    return indices, y
+    pools = {c: np.flatnonzero(labels == c) for c in neg_classes}
+    return _balanced_draw(np.flatnonzero(labels == positive), pools, seed)
 
 
 __all__: list[str] = [
+    "ALL_CLASSES",
+    "PROBE_COLUMNS",
     "balance_binary",
+    "build_task_vectors",
     "build_vector",
     "clustering_scores",
     "fit_directions",
     "jaccard_matrix",
+    "layer_selection",
     "mean_projection",
     "probe_accuracy",
     "probe_table",
+    "probe_task",
     "select_layer",
+    "summary_table",
+    "task_directions",
 ]
