@@ -68,8 +68,19 @@ def test_demo_wrote_every_stage(demo_run):
     }
     index = pd.read_parquet(work / "results/activations/genres/index.parquet")
     assert index.clip_id.tolist() == manifest.clip_id.tolist()
-    for fig in ("clustering", "jaccard", "probe_accuracy_rock_to_pop"):
+    figures = ["genres/clustering", "genres/jaccard", "probe_accuracy_rock_to_pop",
+               "syntheory_notes/clustering", "tasks/probe_accuracy_pitch_class"]  # fmt: skip
+    for fig in figures:
         assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000
+        assert (work / f"results/figures/{fig}.pdf").exists()
+    selection = pd.read_csv(
+        work / "results/probing/tasks/instrument_C_major/selection.tsv", sep="\t"
+    )
+    assert set(selection.positive) == {"Flute", "Violin", "Xylophone"}
+    vectors = sorted(
+        p.name for p in (work / "results/vectors/tasks/instrument_C_major").glob("*.npz")
+    )
+    assert len(vectors) == 3 * 3 * 2 and "resid_mse_Flute.npz" in vectors
     samples = pd.read_parquet(work / "results/steering/rock_to_pop/samples.parquet")
     assert sorted(samples.kind.unique()) == ["original", "steered"]
     assert all((work / p).exists() for p in samples.path)

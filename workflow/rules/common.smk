@@ -35,6 +35,7 @@ wildcard_constraints:
     concept="notes|chords|chord_progressions",
     corpus="genres|syntheory/notes|syntheory/chords|syntheory/chord_progressions",
     dataset="genres|syntheory_notes|syntheory_chords|syntheory_chord_progressions",
+    task="[A-Za-z0-9_#-]+",
     target="[A-Za-z0-9-]+",
     name="[A-Za-z0-9-]+",
 
@@ -64,6 +65,45 @@ SOURCES = [s for s in ("gtzan", "fma", "music_genres") if config["data"][s]]
 SYNTHEORY_CONCEPTS = (
     config["syntheory"]["concepts"] if config["syntheory"]["source"] != "none" else []
 )
+
+
+GENRE_TASKS = (
+    [f"ovr_{g}" for g in config["data"]["genres"]]
+    + [f"pair_{s}_to_{t}" for s, t in PAIRS]
+    + ["multilabel"]
+)
+_syn = config["syntheory"]
+SYNTHEORY_TASKS = {
+    name: concept
+    for name, concept in (
+        ("pitch_class", "notes"),
+        (f"chord_quality_{_syn['task_root']}", "chords"),
+        (f"instrument_{_syn['task_root']}_{_syn['task_quality']}", "chords"),
+        (f"progression_{_syn['task_key']}", "chord_progressions"),
+    )
+    if concept in SYNTHEORY_CONCEPTS
+}
+PROBED_TASKS = [t for t in GENRE_TASKS if not t.startswith("pair_")] + list(
+    SYNTHEORY_TASKS
+)
+
+
+def task_dataset(task):
+    """Which activations a task is probed on."""
+    return f"syntheory_{SYNTHEORY_TASKS[task]}" if task in SYNTHEORY_TASKS else "genres"
+
+
+def task_activations(wildcards):
+    return f"results/activations/{task_dataset(wildcards.task)}/index.parquet"
+
+
+def task_clustering(wildcards):
+    return f"results/probing/{task_dataset(wildcards.task)}/clustering.parquet"
+
+
+def task_table(wildcards):
+    folder = "syntheory" if wildcards.task in SYNTHEORY_TASKS else "genres"
+    return f"results/tasks/{folder}/{wildcards.task}.parquet"
 
 
 DATASETS = ["genres"] + [f"syntheory_{c}" for c in SYNTHEORY_CONCEPTS]
@@ -132,9 +172,13 @@ def steering_vector(wildcards):
 
 def figure_targets():
     return [
-        "results/figures/clustering.png",
-        "results/figures/jaccard.png",
+        *expand(
+            "results/figures/{dataset}/{kind}.png",
+            dataset=DATASETS,
+            kind=["clustering", "jaccard"],
+        ),
         *pair_paths("results/figures/probe_accuracy_{pair}.png"),
+        *expand("results/figures/tasks/probe_accuracy_{task}.png", task=PROBED_TASKS),
     ]
 
 

@@ -116,7 +116,7 @@ rule genre_tasks:
         manifest="results/data/genres/manifest.parquet",
     output:
         index="results/tasks/genres/index.tsv",
-        pairs=pair_paths("results/tasks/genres/pair_{pair}.parquet"),
+        tasks=expand("results/tasks/genres/{task}.parquet", task=GENRE_TASKS),
     log:
         "logs/genre_tasks.log",
     conda:
@@ -156,6 +156,7 @@ rule syntheory_tasks:
         ),
     output:
         index="results/tasks/syntheory/index.tsv",
+        tasks=expand("results/tasks/syntheory/{task}.parquet", task=SYNTHEORY_TASKS),
     log:
         "logs/syntheory_tasks.log",
     conda:

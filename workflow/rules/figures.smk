@@ -3,21 +3,21 @@
 
 rule figure_clustering:
     input:
-        clustering="results/probing/genres/clustering.parquet",
-        jaccard="results/probing/genres/jaccard.parquet",
+        clustering="results/probing/{dataset}/clustering.parquet",
+        jaccard="results/probing/{dataset}/jaccard.parquet",
     output:
         clustering=report(
-            "results/figures/clustering.png",
+            "results/figures/{dataset}/clustering.png",
             caption="../report/clustering.rst",
             category="Where concepts live",
         ),
         jaccard=report(
-            "results/figures/jaccard.png",
+            "results/figures/{dataset}/jaccard.png",
             caption="../report/jaccard.rst",
             category="Where concepts live",
         ),
     log:
-        "logs/figure_clustering.log",
+        "logs/figure_clustering/{dataset}.log",
     conda:
         ENV
     script:
@@ -40,3 +40,21 @@ rule figure_probes:
         ENV
     script:
         "../scripts/figure_probes.py"
+
+
+rule figure_task:
+    input:
+        probes="results/probing/tasks/{task}/probes.parquet",
+    output:
+        report(
+            "results/figures/tasks/probe_accuracy_{task}.png",
+            caption="../report/probes.rst",
+            category="Probes",
+            subcategory="{task}",
+        ),
+    log:
+        "logs/figure_task/{task}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/figure_task.py"

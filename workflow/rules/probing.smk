@@ -1,14 +1,14 @@
-# Where concepts live: k-means indices per layer, probes per pair, and the vectors.
+# Where concepts live: k-means indices per layer, probes per task, and the vectors.
 
 
-rule cluster_genres:
+rule cluster_dataset:
     input:
-        index="results/activations/genres/index.parquet",
+        index="results/activations/{dataset}/index.parquet",
     output:
-        clustering="results/probing/genres/clustering.parquet",
-        jaccard="results/probing/genres/jaccard.parquet",
+        clustering="results/probing/{dataset}/clustering.parquet",
+        jaccard="results/probing/{dataset}/jaccard.parquet",
     log:
-        "logs/cluster_genres.log",
+        "logs/cluster_dataset/{dataset}.log",
     conda:
         ENV
     params:
@@ -16,7 +16,7 @@ rule cluster_genres:
         seed=config["seed"],
         n_init=config["probing"]["kmeans_n_init"],
     script:
-        "../scripts/cluster_genres.py"
+        "../scripts/cluster_dataset.py"
 
 
 rule probe_pair:
@@ -42,3 +42,29 @@ rule probe_pair:
         seed=config["seed"],
     script:
         "../scripts/probe_pair.py"
+
+
+rule probe_task:
+    input:
+        index=task_activations,
+        task=task_table,
+        clustering=task_clustering,
+    output:
+        probes="results/probing/tasks/{task}/probes.parquet",
+        summary="results/probing/tasks/{task}/summary.tsv",
+        selection="results/probing/tasks/{task}/selection.tsv",
+        vectors=directory("results/vectors/tasks/{task}"),
+    log:
+        "logs/probe_task/{task}.log",
+    conda:
+        ENV
+    params:
+        sites=SITES,
+        methods=METHODS,
+        folds=config["probing"]["folds"],
+        layer_rule=config["probing"]["layer_rule"],
+        fixed_layer=config["probing"]["fixed_layer"],
+        model=config["models"]["musicgen"],
+        seed=config["seed"],
+    script:
+        "../scripts/probe_task.py"

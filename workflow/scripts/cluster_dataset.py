@@ -1,4 +1,4 @@
-"""k-means ARI/NMI per layer and site; Jaccard matrix at the best-ARI layer (rule cluster_genres)."""
+"""k-means ARI/NMI per layer and site; Jaccard matrix at the best-ARI layer (rule cluster_dataset)."""
 
 from pathlib import Path
 
