@@ -14,16 +14,24 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from musicsteer import tasks
 from musicsteer.probing import (
+    ALL_CLASSES,
+    PROBE_COLUMNS,
     balance_binary,
+    build_task_vectors,
     build_vector,
     clustering_scores,
     fit_directions,
     jaccard_matrix,
+    layer_selection,
     mean_projection,
     probe_accuracy,
     probe_table,
+    probe_task,
     select_layer,
+    summary_table,
+    task_directions,
 )
 from musicsteer.vectors import METHODS, SteeringVector
 
@@ -244,8 +252,9 @@ def reference_accuracy(X: np.ndarray, y: np.ndarray, method: str, folds: int, se
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_probe_accuracy_matches_per_layer_reference(method):
-    X, y, _ = planted_data(n=120, n_layers=4, d=16, seed=3)
+@pytest.mark.parametrize(("n", "d"), [(120, 16), (40, 64)], ids=["primal", "dual"])
+def test_probe_accuracy_matches_per_layer_reference(method, n, d):
+    X, y, _ = planted_data(n=n, n_layers=4, d=d, seed=3)
     expected = reference_accuracy(X, y, method, folds=4, seed=7)
     actual = probe_accuracy(X, y, method, folds=4, seed=7)
     # Identical up to a clip sitting exactly on a decision boundary.
@@ -436,3 +445,373 @@ def test_orientation_safety_net_flips_backward_rows(planted):
     backward = directions.copy()
     backward[[1, 3]] *= -1
     np.testing.assert_array_equal(_orient_towards_positive(backward, X, y), directions)
+
+
+# ---------------------------------------------------------------------------
+# Task tables: multi-class and multi-label probing
+# ---------------------------------------------------------------------------
+
+CLASS_NAMES = ["flute", "violin", "xylophone"]
+CLASS_LAYER = 2
+
+
+def planted_classes(per_class: int = 500, n_layers: int = 5, d: int = 24, seed: int = 0):
+    """Three classes, each shifted along its own direction at one layer only.
+
+    The directions are 120° apart in a random plane (they sum to zero), so the mean
+    of the other two classes lies exactly opposite each one: every class-vs-rest
+    probe should recover its class's own direction.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(CLASS_NAMES, per_class)
+    rng.shuffle(labels)
+    plane, _ = np.linalg.qr(rng.standard_normal((d, 2)))
+    angles = 2 * np.pi * np.arange(3) / 3
+    directions = (plane @ np.stack([np.cos(angles), np.sin(angles)])).T  # [3, d] unit rows
+    X = rng.standard_normal((len(labels), n_layers, d)).astype(np.float32)
+    index = np.searchsorted(CLASS_NAMES, labels)
+    X[:, CLASS_LAYER] += 3.0 * directions[index].astype(np.float32)
+    return X, labels, dict(zip(CLASS_NAMES, directions, strict=True))
+
+
+def task_table(labels: np.ndarray, kind: str, classes=CLASS_NAMES) -> pd.DataFrame:
+    """A task table in the musicsteer.tasks layout, rows in the order of ``labels``."""
+    y = np.searchsorted(classes, labels)
+    table = pd.DataFrame(
+        {
+            "task": kind,
+            "kind": kind,
+            "clip_id": np.arange(len(labels)).astype(str),
+            "label": labels,
+            "y": y,
+        }
+    )
+    if kind == "multilabel":
+        for i, cls in enumerate(classes):
+            table[f"is_{cls}"] = (y == i).astype(np.int64)
+    return table
+
+
+@pytest.fixture(scope="module")
+def classes_data():
+    return planted_classes()
+
+
+@pytest.fixture(scope="module")
+def multiclass_probes(classes_data):
+    X, labels, _ = classes_data
+    return probe_task({"resid": X}, task_table(labels, "multiclass"))
+
+
+def test_probe_task_multiclass_layout(classes_data, multiclass_probes):
+    X = classes_data[0]
+    assert list(multiclass_probes.columns) == PROBE_COLUMNS
+    per_class = multiclass_probes[multiclass_probes["positive"] != ALL_CLASSES]
+    assert set(per_class["positive"]) == set(CLASS_NAMES)
+    assert len(per_class) == 3 * len(METHODS) * X.shape[1]
+    overall = multiclass_probes[multiclass_probes["positive"] == ALL_CLASSES]
+    assert set(overall["method"]) == {"dim", "mse"}  # bce is binary only
+    assert len(overall) == 2 * X.shape[1]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_class_peaks_at_the_planted_layer(multiclass_probes, method):
+    rows = multiclass_probes[multiclass_probes["method"] == method]
+    for cls in CLASS_NAMES:
+        curve = rows[rows["positive"] == cls].sort_values("index")["accuracy"].to_numpy()
+        assert int(np.argmax(curve)) == CLASS_LAYER
+        assert curve[CLASS_LAYER] > 0.9
+        assert np.all(np.abs(np.delete(curve, CLASS_LAYER) - 0.5) < 0.1)
+
+
+@pytest.mark.parametrize("method", ["dim", "mse"])
+def test_all_class_argmax_accuracy(multiclass_probes, method):
+    rows = multiclass_probes[
+        (multiclass_probes["method"] == method) & (multiclass_probes["positive"] == ALL_CLASSES)
+    ]
+    curve = rows.sort_values("index")["accuracy"].to_numpy()
+    assert curve[CLASS_LAYER] > 0.95
+    assert np.all(np.abs(np.delete(curve, CLASS_LAYER) - 1 / 3) < 0.07)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_class_direction_is_its_own(classes_data, method):
+    X, labels, planted_directions = classes_data
+    directions = task_directions(X, task_table(labels, "multiclass"), method)
+    assert set(directions) == set(CLASS_NAMES)
+    for cls, direction in directions.items():
+        assert direction.shape == X.shape[1:]
+        assert cosine(direction[CLASS_LAYER], planted_directions[cls]) > 0.95
+
+
+def sklearn_all_class_accuracy(X_layer, labels, method, folds=5, seed=0, l2=1e-2):
+    """Reference: one-hot Ridge argmax on standardised features, or nearest class mean."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    correct = 0
+    for train, test in splitter.split(X_layer, labels):
+        A, B = X_layer[train].astype(np.float64), X_layer[test].astype(np.float64)
+        if method == "mse":
+            scaler = StandardScaler().fit(A)
+            onehot = (labels[train, None] == np.arange(labels.max() + 1)).astype(float)
+            ridge = Ridge(alpha=l2 * len(train)).fit(scaler.transform(A), onehot)
+            predicted = ridge.predict(scaler.transform(B)).argmax(1)
+        else:
+            means = np.stack([A[labels[train] == k].mean(0) for k in range(labels.max() + 1)])
+            predicted = ((B[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+        correct += int((predicted == labels[test]).sum())
+    return correct / len(labels)
+
+
+@pytest.mark.parametrize("method", ["dim", "mse"])
+@pytest.mark.parametrize(("per_class", "d"), [(60, 8), (12, 40)], ids=["primal", "dual"])
+def test_all_class_accuracy_matches_sklearn(method, per_class, d):
+    X, labels, _ = planted_classes(per_class=per_class, n_layers=3, d=d, seed=4)
+    X[:, CLASS_LAYER] *= 0.5  # overlapping classes: accuracies strictly inside (1/3, 1)
+    probes = probe_task({"resid": X}, task_table(labels, "multiclass"), methods=[method])
+    rows = probes[probes["positive"] == ALL_CLASSES].sort_values("index")
+    index = np.searchsorted(CLASS_NAMES, labels)
+    expected = [sklearn_all_class_accuracy(X[:, i], index, method) for i in range(X.shape[1])]
+    np.testing.assert_allclose(rows["accuracy"], expected, atol=1.5 / len(labels))
+
+
+def test_multiclass_class_probes_use_balanced_rest(classes_data):
+    """Each class's probe is the probe of balance_binary's subsample, same seed."""
+    X, labels, _ = classes_data
+    probes = probe_task({"resid": X}, task_table(labels, "multiclass"), methods=["dim"], seed=3)
+    for cls in CLASS_NAMES:
+        rows, y = balance_binary(labels, cls, None, seed=3)
+        expected = probe_accuracy(X[rows], y, "dim", seed=3)
+        got = probes[probes["positive"] == cls].sort_values("index")["accuracy"]
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_multilabel_one_hot_matches_multiclass(classes_data):
+    X, labels, _ = classes_data
+    multilabel = probe_task({"resid": X}, task_table(labels, "multilabel"), methods=["mse"])
+    multiclass = probe_task({"resid": X}, task_table(labels, "multiclass"), methods=["mse"])
+    pd.testing.assert_frame_equal(multilabel, multiclass)
+
+
+def test_multilabel_uses_is_columns():
+    # The label column says "mix" for every clip: only the is_ columns tell the classes,
+    # and clips 0-39 belong to two classes at once (no single class: no "__all__" rows).
+    rng = np.random.default_rng(2)
+    member = np.zeros((240, 3), dtype=np.int64)
+    member[np.arange(240), np.arange(240) % 3] = 1
+    member[:40, 0] = member[:40, 1] = 1
+    X = rng.standard_normal((240, 3, 6)).astype(np.float32)
+    X[:, 1] += (
+        4.0 * member.astype(np.float32) @ np.eye(3, 6, dtype=np.float32)
+    )  # class k: +4 on feature k
+    table = pd.DataFrame(
+        {
+            "task": "ml",
+            "kind": "multilabel",
+            "clip_id": [str(i) for i in range(240)],
+            "label": "mix",
+            "y": 0,
+        }
+    )
+    for k, cls in enumerate(CLASS_NAMES):
+        table[f"is_{cls}"] = member[:, k]
+    probes = probe_task({"resid": X}, table, methods=["dim", "mse"])
+    assert set(probes["positive"]) == set(CLASS_NAMES)
+    directions = task_directions(X, table, "dim")
+    for k, cls in enumerate(CLASS_NAMES):
+        assert int(np.argmax(np.abs(directions[cls][1]))) == k  # feature k: class k's own
+        curve = probes[(probes["positive"] == cls) & (probes["method"] == "dim")]["accuracy"]
+        assert curve.iloc[1] > 0.9
+
+
+def test_binary_task_positive_is_the_y1_class(planted):
+    X, y, _ = planted
+    names = np.where(y == 1, "rock", "jazz")
+    pair = pd.DataFrame(
+        {
+            "task": "p",
+            "kind": "pairwise",
+            "clip_id": [str(i) for i in range(len(y))],
+            "label": names,
+            "y": y,
+        }
+    )
+    probes = probe_task({"resid": X, "attn": X}, pair)
+    assert set(probes["positive"]) == {"rock"}
+    # Same folds and seed as probe_table: the same numbers.
+    expected = probe_table({"resid": X, "attn": X}, y)
+    pd.testing.assert_frame_equal(probes.drop(columns="positive"), expected)
+    ovr = pair.assign(
+        kind="one_vs_rest",
+        label=np.where(y == 1, "rock", np.array(["jazz", "pop"])[np.arange(len(y)) % 2]),
+    )
+    assert set(probe_task({"resid": X}, ovr, methods=["dim"])["positive"]) == {"rock"}
+
+
+def test_probe_task_on_a_tasks_module_table():
+    manifest = pd.DataFrame(
+        {"clip_id": [f"c{i}" for i in range(90)], "label": np.repeat(["a", "b", "c"], 30)}
+    )
+    table = tasks.multilabel(manifest, ["a", "b", "c"], seed=0, per_class=20)
+    X = np.random.default_rng(0).standard_normal((len(table), 2, 4)).astype(np.float16)
+    probes = probe_task({"attn": X}, table, methods=["dim"], folds=3)
+    assert set(probes["positive"]) == {"a", "b", "c", ALL_CLASSES}
+    assert set(probes["site"]) == {"attn"}
+
+
+def test_build_task_vectors(classes_data, multiclass_probes, tmp_path):
+    X, labels, _ = classes_data
+    table = task_table(labels, "multiclass")
+    layers = {"flute": 2, "violin": 1, "xylophone": 3}
+    vectors = build_task_vectors(
+        {"resid": X}, table, "mse", "resid", layers, "instrument", "m", probes=multiclass_probes
+    )
+    assert [v.positive for v in vectors] == CLASS_NAMES
+    assert all(v.negative == "rest" and v.task == "instrument" for v in vectors)
+    assert [v.layer for v in vectors] == [2, 1, 3]
+    directions = task_directions(X, table, "mse")
+    for vector in vectors:
+        np.testing.assert_allclose(vector.directions, directions[vector.positive])
+        rows = multiclass_probes[
+            (multiclass_probes["positive"] == vector.positive)
+            & (multiclass_probes["method"] == "mse")
+        ]
+        assert vector.accuracy == pytest.approx(rows.sort_values("index")["accuracy"].tolist())
+    loaded = SteeringVector.load(vectors[0].save(tmp_path / "v.npz"))
+    assert loaded.positive == "flute"
+    pair = task_table(labels, "multiclass").query("label != 'xylophone'").assign(kind="pairwise")
+    keep = pair.index.to_numpy()
+    (vector,) = build_task_vectors(
+        {"resid": X[keep]}, pair.reset_index(drop=True), "dim", "resid", 0, "pair", "m"
+    )
+    assert (vector.positive, vector.negative) == ("violin", "flute")
+    assert np.isnan(vector.accuracy).all()
+
+
+def test_task_errors(classes_data):
+    X, labels, _ = classes_data
+    table = task_table(labels, "multiclass")
+    with pytest.raises(ValueError, match="unknown task kind 'ordinal'"):
+        probe_task({"resid": X}, table.assign(kind="ordinal"))
+    with pytest.raises(ValueError, match="one kind"):
+        probe_task({"resid": X}, table.assign(kind=["multiclass", "pairwise"] * (len(table) // 2)))
+    with pytest.raises(ValueError, match="lacks column"):
+        probe_task({"resid": X}, table.drop(columns="y"))
+    with pytest.raises(ValueError, match="clips"):
+        probe_task({"resid": X[:-1]}, table)
+    with pytest.raises(ValueError, match="empty"):
+        probe_task({}, table)
+    with pytest.raises(ValueError, match="y in"):
+        probe_task({"resid": X}, table.assign(kind="pairwise"))
+    with pytest.raises(ValueError, match="is_<class>"):
+        probe_task({"resid": X}, table.assign(kind="multilabel"))
+    with pytest.raises(ValueError, match="method must be one of"):
+        probe_task({"resid": X}, table, methods=["svm"])
+    with pytest.raises(ValueError, match="no activations for site 'attn'"):
+        build_task_vectors({"resid": X}, table, "mse", "attn", 2, "t", "m")
+
+
+# ---------------------------------------------------------------------------
+# Summary table and layer selection
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def probe_rows():
+    """Two classes and the all-class row, one method, at two sites, 4 indices."""
+    accuracy = {
+        ("resid", "a"): [0.5, 0.9, 0.8, 0.95],
+        ("resid", "b"): [0.6, 0.7, 0.7, 0.5],
+        ("resid", ALL_CLASSES): [0.4, 0.99, 0.3, 0.3],
+        ("attn", "a"): [0.5, 0.5, 0.5, 0.5],
+    }
+    frames = [
+        pd.DataFrame(
+            {
+                "site": site,
+                "index": range(4),
+                "method": "mse",
+                "positive": positive,
+                "accuracy": acc,
+            }
+        )
+        for (site, positive), acc in accuracy.items()
+    ]
+    return pd.concat(frames, ignore_index=True)[PROBE_COLUMNS]
+
+
+def test_summary_table(probe_rows):
+    summary = summary_table(probe_rows)
+    assert list(summary.columns) == [
+        "site",
+        "method",
+        "positive",
+        "best_index",
+        "best_accuracy",
+        "mean_accuracy",
+        "n_indices",
+    ]
+    row = summary.set_index(["site", "positive"])
+    assert row.loc[("resid", "a"), "best_index"] == 3
+    assert row.loc[("resid", "a"), "best_accuracy"] == pytest.approx(0.95)
+    assert row.loc[("resid", "a"), "mean_accuracy"] == pytest.approx(0.7875)
+    assert row.loc[("resid", "b"), "best_index"] == 1  # tie 1/2 -> earliest
+    assert row.loc[("attn", "a"), "best_index"] == 0
+    assert (summary["n_indices"] == 4).all()
+    clustering = pd.DataFrame(
+        {
+            "site": ["resid"] * 4 + ["attn"] * 4,
+            "index": list(range(4)) * 2,
+            "ari": [0.1, 0.2, 0.6, 0.3, 0.0, 0.4, 0.1, 0.1],
+        }
+    )
+    with_ari = summary_table(probe_rows, clustering).set_index(["site", "positive"])
+    assert with_ari.loc[("resid", "b"), "ari_index"] == 2
+    assert with_ari.loc[("resid", "b"), "best_ari"] == pytest.approx(0.6)
+    assert with_ari.loc[("attn", "a"), "ari_index"] == 1
+    no_site = summary_table(
+        probe_rows, clustering[clustering["site"] == "attn"].drop(columns="site")
+    )
+    assert (no_site["ari_index"] == 1).all()
+
+
+def test_layer_selection_accuracy_rule(probe_rows):
+    chosen = layer_selection(probe_rows, "accuracy", site="resid", method="mse")
+    assert list(chosen.columns) == [
+        "site",
+        "method",
+        "positive",
+        "layer",
+        "accuracy",
+        "rule",
+        "evidence",
+    ]
+    assert chosen["positive"].tolist() == ["a", "b"]  # "__all__" has no direction to steer
+    assert chosen["layer"].tolist() == [3, 1]
+    assert chosen["accuracy"].tolist() == pytest.approx([0.95, 0.7])
+    assert (chosen["rule"] == "accuracy").all()
+    assert "0.950 at index 3" in chosen["evidence"].iloc[0]
+    assert "next best 0.900 at index 1" in chosen["evidence"].iloc[0]
+    capped = layer_selection(probe_rows, "accuracy", site="resid", max_index=2)
+    assert capped["layer"].tolist() == [1, 1]
+    # Agrees with select_layer on each class's rows.
+    for positive, layer in zip(chosen["positive"], chosen["layer"], strict=True):
+        assert select_layer(probe_rows[probe_rows["positive"] == positive]) == layer
+
+
+def test_layer_selection_fixed_and_ari_rules(probe_rows):
+    fixed = layer_selection(probe_rows, "fixed", site="resid", fixed=2)
+    assert fixed["layer"].tolist() == [2, 2]
+    assert fixed["accuracy"].tolist() == pytest.approx([0.8, 0.7])
+    assert "fixed" in fixed["evidence"].iloc[0] and "index 3" in fixed["evidence"].iloc[0]
+    clustering = pd.DataFrame({"site": "resid", "index": range(4), "ari": [0.1, 0.2, 0.6, 0.3]})
+    ari = layer_selection(probe_rows, "ari", site="resid", clustering=clustering)
+    assert ari["layer"].tolist() == [2, 2]
+    assert "ARI 0.600 at index 2" in ari["evidence"].iloc[0]
+    with pytest.raises(ValueError, match="needs the clustering"):
+        layer_selection(probe_rows, "ari")
+    with pytest.raises(ValueError, match="no probe rows"):
+        layer_selection(probe_rows, method="dim")
+    with pytest.raises(ValueError, match="rule must be"):
+        layer_selection(probe_rows, "best")
+    with pytest.raises(ValueError, match="outside"):
+        layer_selection(probe_rows, "fixed", fixed=5, max_index=3)

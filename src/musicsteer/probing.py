@@ -13,18 +13,20 @@ per-fold standardised features (each fold's training mean and std):
 * ``"mse"``: ridge regression on ±1 targets (one-hot targets for several
   classes, all solved together) with an intercept, minimising
   ``mean((t - z·w - b)²) + l2·‖w‖²`` over standardised features ``z`` (the same
-  as sklearn ``Ridge(alpha=l2 * N)`` on standardised features). Solved in primal
-  (``d × d``) or dual (``N × N``) Gram form, whichever is smaller.
+  as sklearn ``Ridge(alpha=l2 * N)`` on standardised features).
 * ``"bce"``: logistic regression with an intercept, minimising
   ``mean(log(1 + exp(-s·(z·w + b)))) + l2/2·‖w‖²`` (sklearn
   ``LogisticRegression(C=1 / (l2 * N))`` on standardised features), with one
   L-BFGS run over the weights of all layers and folds together (the objective is
-  a sum of independent terms), preconditioned by the ridge system's Cholesky
+  a sum of independent terms), preconditioned by a ridge system's Cholesky
   factor and started from the ridge solution, so it converges in tens of steps.
 
-In primal form the folds share one pass over the data: a fold's training Gram
-matrix is the total minus its test block's, standardised afterwards, and every
-matrix-vector product serves all folds at once.
+With at least as many training clips as features (primal form), every fold's
+standardisation is applied implicitly, so each product with the data serves all
+folds in one pass; one Cholesky factor per layer, of the ridge system of all
+clips, preconditions both the ridge fits (a few conjugate-gradient steps) and
+the logistic fits of every fold. With fewer clips than features, each fold is
+solved in dual form on its ``n × n`` clip Gram matrix.
 
 Weights found on standardised features are mapped back to the raw activation
 space (``w_raw = w_z / σ``: the normal of the decision hyperplane) before being
@@ -39,6 +41,7 @@ all-class argmax accuracy for multi-class kinds. :func:`summary_table` and
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,7 +65,7 @@ _BCE_TOL_CHANGE = 1e-9
 # first Newton step of the logistic loss from w = 0 is about twice the ridge fit.
 _BCE_WARM_START = 2.0
 # Ridge fits by preconditioned conjugate gradients: relative residual and step cap.
-_CG_TOL = 1e-6
+_CG_TOL = 1e-5
 _CG_MAX_ITER = 200
 # Features whose standard deviation is below this are treated as constant.
 _MIN_STD = 1e-6
@@ -423,13 +426,6 @@ def _fit_logistic(
     return weights_of(v).squeeze(-1), bias.T.contiguous()
 
 
-def _contiguous_groups(fold_of: np.ndarray) -> dict[int, slice]:
-    """The slice of each distinct value of a sorted fold array."""
-    values, starts = np.unique(fold_of, return_index=True)
-    ends = [*starts[1:], len(fold_of)]
-    return {int(v): slice(int(a), int(b)) for v, a, b in zip(values, starts, ends, strict=True)}
-
-
 def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """``num / den`` with 0 where ``den`` is 0 (converged or all-zero systems)."""
     return torch.where(den != 0, num / torch.where(den != 0, den, 1.0), 0.0)
@@ -462,6 +458,14 @@ def _conjugate_gradient(
         rz_next = (r * z).sum(2, keepdim=True)
         p = z + _safe_ratio(rz_next, rz) * p
         rz = rz_next
+    else:
+        worst = float((torch.linalg.vector_norm(r, dim=2, keepdim=True) / limit).max()) * _CG_TOL
+        warnings.warn(
+            f"ridge solve stopped after {_CG_MAX_ITER} conjugate-gradient steps at relative "
+            f"residual {worst:.1e}; accuracies may be slightly off (try a larger l2)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return x
 
 
@@ -482,24 +486,15 @@ class _Primal:
         self.l2 = l2
         self.train = _fold_masks(fold_of, n_folds)
         self.n_train = self.train.sum(0)
-        groups = _contiguous_groups(fold_of)
-        sums = {g: Xl[:, rows].sum(1, dtype=torch.float64) for g, rows in groups.items()}
-        squares = {
-            g: torch.linalg.vector_norm(Xl[:, rows], dim=1).double().square()
-            for g, rows in groups.items()
-        }
-        total_sum, total_square = sum(sums.values()), sum(squares.values())
-        shift, inv_scale = torch.empty(n_folds, L, d), torch.empty(n_folds, L, d)
-        for f in range(n_folds):
-            shift[f], inv_scale[f] = _mean_and_inverse_std(
-                total_sum - sums.get(f, 0.0),
-                total_square - squares.get(f, 0.0),
-                float(self.n_train[f]),
-            )
-        self.features = _Features(Xl, shift, inv_scale)
+        # Sums and square sums over each fold's training clips, and over all clips.
+        masks = torch.cat([self.train.T, torch.ones(1, n)])  # [F + 1, n]
+        sums = torch.matmul(masks, Xl).transpose(0, 1)  # [F + 1, L, d]
+        squares = torch.stack([masks @ layer.square() for layer in Xl], dim=1)
+        counts = torch.cat([self.n_train, torch.tensor([float(n)])]).view(-1, 1, 1)
+        mean, inv_std = _mean_and_inverse_std(sums, squares, counts)
+        self.features = _Features(Xl, mean[:-1], inv_std[:-1])
         # Xl is centred over all clips, so its Gram matrix needs no mean correction.
-        _, inv_std = _mean_and_inverse_std(total_sum, total_square, n)
-        A = torch.bmm(Xl.mT, Xl).mul_(inv_std.unsqueeze(2)).mul_(inv_std.unsqueeze(1))
+        A = torch.bmm(Xl.mT, Xl).mul_(inv_std[-1].unsqueeze(2)).mul_(inv_std[-1].unsqueeze(1))
         A.diagonal(dim1=1, dim2=2).add_(l2 * n)
         self.factor = _cholesky(A)
         self.factor_clips = n
@@ -533,11 +528,11 @@ class _Primal:
 
 
 def _mean_and_inverse_std(
-    total: torch.Tensor, square: torch.Tensor, n: float
+    total: torch.Tensor, square: torch.Tensor, n: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and ``1/std`` (1 for constant features) from float64 sums over ``n`` clips."""
-    mean = total / n
-    std = (square / n - mean.square()).clamp_min(0.0).sqrt()
+    """Mean and ``1/std`` (1 for constant features) from sums over ``n`` clips."""
+    mean = total.double() / n
+    std = (square.double() / n - mean.square()).clamp_min(0.0).sqrt()
     std = torch.where(std < _MIN_STD, torch.ones_like(std), std)  # constant -> 0
     return mean.to(torch.float32), (1.0 / std).to(torch.float32)
 
@@ -645,7 +640,7 @@ def _fit_rules(
 ) -> dict[str, _Rules]:
     """Fit each method's probes on every fold's training clips.
 
-    ``fold_of`` (sorted) gives each clip's test fold; ``-1`` trains every fold.
+    ``fold_of`` gives each clip's test fold; ``-1`` trains every fold.
     """
     if "bce" in methods and n_classes != 2:
         raise ValueError("bce probes are binary; use dim or mse for several classes")
@@ -754,10 +749,9 @@ def _cross_validated_accuracy(
     fold_of = np.empty(len(labels), dtype=np.int64)
     for f, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
         fold_of[test] = f
-    order = np.argsort(fold_of, kind="stable")  # each fold's test clips contiguous
     with _timed(timings, "prepare"):
-        Xl = _centred_layer_major(X, order if rows is None else rows[order])
-    labels_t, fold_of = torch.from_numpy(labels[order]), fold_of[order]
+        Xl = _centred_layer_major(X, rows)
+    labels_t = torch.from_numpy(labels)
     rules = _fit_rules(Xl, labels_t, n_classes, fold_of, n_splits, methods, l2, timings)
     with _timed(timings, "score"):
         return {m: _correct_counts(Xl, rules[m], labels_t, fold_of) / len(labels) for m in methods}
@@ -1057,21 +1051,19 @@ def build_task_vectors(
     vectors = []
     for p in problems:
         chosen = layer[p.positive] if isinstance(layer, Mapping) else layer
-        accuracy = _accuracy_curve(probes, site, method, p.positive)
-        Xp = _problem_rows(X, p)
         vectors.append(
             build_vector(
-                Xp,
+                _problem_rows(X, p),
                 p.labels,
                 method,
                 site,
                 int(chosen),
-                task_name,
-                p.positive,
-                p.negative,
-                model,
-                accuracy,
-                l2,
+                task=task_name,
+                positive=p.positive,
+                negative=p.negative,
+                model=model,
+                accuracy=_accuracy_curve(probes, site, method, p.positive),
+                l2=l2,
             )
         )
     return vectors
@@ -1147,10 +1139,13 @@ def _probe_groups(table: pd.DataFrame) -> list[str]:
     return [c for c in ("task", "site", "method", "positive") if c in table.columns]
 
 
-def _accuracy_at(rows: pd.DataFrame, index: int) -> float:
-    """Accuracy at one layer index (NaN if not measured there)."""
-    hit = rows.loc[rows["index"] == index, "accuracy"]
-    return float(hit.iloc[0]) if len(hit) else float("nan")
+def _groups(frame: pd.DataFrame, keys: list[str]) -> Iterator[tuple[dict, pd.DataFrame]]:
+    """``({column: value}, rows)`` per group of ``keys`` (one group of everything if none)."""
+    if not keys:
+        yield {}, frame
+        return
+    for key, group in frame.groupby(keys, sort=False):
+        yield dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), group
 
 
 def summary_table(probes: pd.DataFrame, clustering: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -1161,13 +1156,12 @@ def summary_table(probes: pd.DataFrame, clustering: pd.DataFrame | None = None) 
     (``index, ari`` and optionally ``site``/``task``), also ``ari_index`` and
     ``best_ari``: the index where KMeans best recovers the classes.
     """
-    keys = _probe_groups(probes)
     rows = []
-    for key, group in probes.groupby(keys, sort=False) if keys else [((), probes)]:
+    for names, group in _groups(probes, _probe_groups(probes)):
         best = _best_index(group, "accuracy")
         rows.append(
             {
-                **dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                **names,
                 "best_index": best,
                 "best_accuracy": _accuracy_at(group, best),
                 "mean_accuracy": float(group["accuracy"].mean()),
@@ -1177,29 +1171,40 @@ def summary_table(probes: pd.DataFrame, clustering: pd.DataFrame | None = None) 
     summary = pd.DataFrame(rows)
     if clustering is None:
         return summary
-    ari_keys = [c for c in ("task", "site") if c in clustering.columns and c in summary.columns]
-    best_ari = _best_ari(clustering, ari_keys)
-    if not ari_keys:
+    keys = [c for c in ("task", "site") if c in clustering.columns and c in summary.columns]
+    best_ari = pd.DataFrame(_best_ari(names, g) for names, g in _groups(clustering, keys))
+    if not keys:
         return summary.assign(**best_ari.iloc[0].to_dict())
-    return summary.merge(best_ari, on=ari_keys, how="left")
+    return summary.merge(best_ari, on=keys, how="left")
 
 
-def _best_ari(clustering: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys`` group of a clustering table: ``ari_index`` and ``best_ari``."""
-    rows = []
-    for key, group in clustering.groupby(keys, sort=False) if keys else [((), clustering)]:
-        index = _best_index(group, "ari")
-        best = float(group.loc[group["index"] == index, "ari"].iloc[0])
-        names = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-        rows.append({**names, "ari_index": index, "best_ari": best})
-    return pd.DataFrame(rows)
+def _best_ari(names: dict, rows: pd.DataFrame) -> dict:
+    """``names`` plus the index with the highest ARI and that ARI."""
+    index = _best_index(rows, "ari")
+    return {**names, "ari_index": index, "best_ari": _score_at(rows, "ari", index)}
 
 
-def _accuracy_evidence(rows: pd.DataFrame, layer: int, method: str) -> str:
-    """Why the accuracy rule chose ``layer``: its score, the runner-up and the mean."""
+def _score_at(rows: pd.DataFrame, score: str, index: int) -> float:
+    """``score`` at one layer index (NaN if not measured there)."""
+    hit = rows.loc[rows["index"] == index, score]
+    return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def _accuracy_at(rows: pd.DataFrame, index: int) -> float:
+    """Accuracy at one layer index (NaN if not measured there)."""
+    return _score_at(rows, "accuracy", index)
+
+
+def _evidence(rule: str, rows: pd.DataFrame, layer: int, method: str, ari: pd.DataFrame) -> str:
+    """Why ``rule`` chose ``layer`` for one probe: its score, the runner-up, the mean."""
+    if rule == "ari":
+        return f"highest KMeans ARI {_score_at(ari, 'ari', layer):.3f} at index {layer} of {len(ari)} eligible"
     scored = rows.dropna(subset=["accuracy"]).sort_values(
         "accuracy", ascending=False, kind="stable"
     )
+    best = int(scored["index"].iloc[0])
+    if rule == "fixed":
+        return f"fixed index from the config; best accuracy {_accuracy_at(rows, best):.3f} is at index {best}"
     others = scored[scored["index"] != layer]
     runner_up = (
         f"; next best {others['accuracy'].iloc[0]:.3f} at index {int(others['index'].iloc[0])}"
@@ -1238,25 +1243,17 @@ def layer_selection(
     rows = _filter_rows(table, site=site, method=method)
     if "positive" in rows.columns:
         rows = rows[rows["positive"] != ALL_CLASSES]
-    if rows.empty:
-        raise ValueError(f"no probe rows for site {site!r} and method {method!r}")
     if max_index is not None:
         rows = rows[rows["index"] <= max_index]
+    if rows.empty:
+        raise ValueError(f"no probe rows for site {site!r} and method {method!r}")
+    ari = pd.DataFrame() if clustering is None else _filter_rows(clustering, site=site)
+    if max_index is not None and not ari.empty:
+        ari = ari[ari["index"] <= max_index]
     keys = [c for c in ("task", "positive") if c in rows.columns]
     out = []
-    for key, group in rows.groupby(keys, sort=False) if keys else [((), rows)]:
-        source = clustering if rule == "ari" else group
-        layer = select_layer(source, rule, site, method, fixed, max_index)  # type: ignore[arg-type]
-        if rule == "accuracy":
-            evidence = _accuracy_evidence(group, layer, method)
-        elif rule == "ari":
-            ari = _filter_rows(clustering, site=site)  # type: ignore[arg-type]
-            best = float(ari.loc[ari["index"] == layer, "ari"].iloc[0])
-            evidence = f"highest KMeans ARI {best:.3f} at index {layer} over {len(ari)} indices"
-        else:
-            best = _best_index(group, "accuracy")
-            evidence = f"fixed index from the config; best accuracy {_accuracy_at(group, best):.3f} is at index {best}"
-        names = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+    for names, group in _groups(rows, keys):
+        layer = select_layer(ari if rule == "ari" else group, rule, site, method, fixed, max_index)
         out.append(
             {
                 **names,
@@ -1266,7 +1263,7 @@ def layer_selection(
                 "layer": layer,
                 "accuracy": _accuracy_at(group, layer),
                 "rule": rule,
-                "evidence": evidence,
+                "evidence": _evidence(rule, group, layer, method, ari),
             }
         )
     columns = ["site", "method", "positive", "layer", "accuracy", "rule", "evidence"]
