@@ -54,6 +54,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.model_selection import StratifiedKFold
 
+from musicsteer.tasks import even_split
 from musicsteer.vectors import METHODS, SteeringVector
 
 # L-BFGS settings for "bce": accuracy saturates long before a tight optimum.
@@ -889,7 +890,7 @@ def _balanced_draw(
     n = min(len(positives), sum(len(p) for p in negative_pools.values()))
     if n < 2:
         raise ValueError(f"need at least 2 samples per side, got {n}")
-    quota = _water_fill({c: len(p) for c, p in negative_pools.items()}, n)
+    quota = even_split({c: len(p) for c, p in negative_pools.items()}, n)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(positives, size=n, replace=False)
     negatives = [
@@ -1324,21 +1325,6 @@ def build_vector(
 # ---------------------------------------------------------------------------
 # Balanced subsampling
 # ---------------------------------------------------------------------------
-
-
-def _water_fill(capacities: dict[str, int], total: int) -> dict[str, int]:
-    """Split ``total`` as evenly as possible across classes, respecting capacities.
-
-    Smallest classes are served first so any shortfall is taken up by the others.
-    """
-    allocation: dict[str, int] = {}
-    remaining = total
-    ordered = sorted(capacities, key=lambda c: (capacities[c], str(c)))
-    for i, cls in enumerate(ordered):
-        share = remaining // (len(ordered) - i)
-        allocation[cls] = min(capacities[cls], share)
-        remaining -= allocation[cls]
-    return allocation
 
 
 def balance_binary(

@@ -78,11 +78,11 @@ def _check_per_class(per_class: int | None) -> None:
         raise ValueError(f"per_class must be at least {MIN_PER_CLASS}, got {per_class}")
 
 
-def _even_split(capacities: Mapping[str, int], total: int) -> dict[str, int]:
+def even_split(capacities: Mapping[str, int], total: int) -> dict[str, int]:
     """Split ``total`` as evenly as the capacities allow (smallest classes served first).
 
-    The same rule as ``probing.balance_binary``; repeated here so that building task
-    tables does not import torch.
+    Shared with ``probing`` (which balances its probes the same way); kept here so that
+    building task tables does not import torch.
     """
     quota: dict[str, int] = {}
     remaining = total
@@ -158,7 +158,7 @@ def one_vs_rest(
         raise ValueError(
             f"per_class={n} needs {n} clips of {positive!r} and {n} of the others; counts: {counts}"
         )
-    rows = _sample(frame, column, {**_even_split(others, n), positive: n}, seed)
+    rows = _sample(frame, column, {**even_split(others, n), positive: n}, seed)
     y = frame[column].astype(str).to_numpy()[rows] == positive
     return _table(task or f"ovr_{_slug(positive)}", "one_vs_rest", frame, rows, column, y)
 
