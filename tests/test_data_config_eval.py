@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 import torch
@@ -74,9 +73,25 @@ def _demo_config() -> dict:
 def test_config_defaults_and_errors_name_the_key():
     schema = "workflow/schemas/config.schema.yaml"
     cfg = config.validate_config({}, schema)
-    assert cfg["steering"]["alpha"] == 8.0 and cfg["activations"]["sites"] == ["resid", "attn"]
-    with pytest.raises(config.ConfigError, match=r"steering\.alpha"):
-        config.validate_config({"steering": {"alpha": "big"}}, schema)
+    assert cfg["steering"]["alphas"] == [2.0, 4.0, 8.0, 16.0]
+    assert cfg["steering"]["sites"] == cfg["activations"]["sites"] == ["resid", "attn"]
+    assert cfg["steering"]["methods"] == cfg["probing"]["methods"]
+    with pytest.raises(config.ConfigError, match=r"steering\.alphas\.0"):
+        config.validate_config({"steering": {"alphas": ["big"]}}, schema)
+    with pytest.raises(config.ConfigError, match=r"steering\.layers\.0"):
+        config.validate_config({"steering": {"layers": ["first"]}}, schema)
+    with pytest.raises(config.ConfigError, match=r"evaluation\.alpha\b"):
+        config.validate_config({"evaluation": {"alpha_rule": "fixed", "alpha": 3.0}}, schema)
+    with pytest.raises(config.ConfigError, match=r"steering\.sites: 'attn'"):
+        config.validate_config(
+            {"activations": {"sites": ["resid"]}, "steering": {"sites": ["resid", "attn"]}}, schema
+        )
+    with pytest.raises(
+        config.ConfigError, match=r"instrument_transfer\.melody: cannot read note 'H4'"
+    ):
+        config.validate_config({"instrument_transfer": {"melody": "C4 H4"}}, schema)
+    with pytest.raises(config.ConfigError, match=r"instrument_transfer\.enabled: .*tiny-musicgen"):
+        config.validate_config({"models": {"musicgen": "tiny-musicgen"}}, schema)
     with pytest.raises(config.ConfigError, match=r"probing\.layer_rul\b"):
         config.validate_config({"probing": {"layer_rul": "ari"}}, schema)
     with pytest.raises(config.ConfigError, match=r"steering\.pairs\[0\]\.target"):
@@ -125,22 +140,6 @@ def test_clap_probabilities_match_the_model_forward(models_dir):
     np.testing.assert_allclose(probs, ref, rtol=1e-5, atol=1e-6)
     again = scorer.probabilities(waves, 32_000, ["rock", "pop", "folk"])
     np.testing.assert_array_equal(probs, again)  # no random crop
-
-
-def test_fusion_table_layout():
-    rows = []
-    for kind, p_src in (("original", [0.9, 0.7]), ("steered", [0.6, 0.4])):
-        for i, p in enumerate(p_src):
-            path = f"{kind}{i}.wav"
-            rows += [{"source": "rock", "target": "hiphop", "kind": kind, "path": path,
-                      "label": "rock", "probability": p},
-                     {"source": "rock", "target": "hiphop", "kind": kind, "path": path,
-                      "label": "hiphop", "probability": 1 - p}]  # fmt: skip
-    table = evaluation.fusion_table(pd.DataFrame(rows), [("rock", "hiphop")], {"hiphop": "hip-hop"})
-    assert table.Track.tolist() == ["Rock", "Rock Hip-Hop"]
-    np.testing.assert_allclose(table["Genre 1 Score"], [0.8, 0.5])
-    np.testing.assert_allclose(table["Genre 1 Score"] + table["Genre 2 Score"], 1.0)
-    assert "| Rock Hip-Hop | Rock: 0.500 | Hip-Hop: 0.500 |" in evaluation.fusion_markdown(table)
 
 
 def test_config_readme_documents_every_key_of_the_schema():

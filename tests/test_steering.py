@@ -3,7 +3,7 @@ import pytest
 import torch
 from tests.test_activations import hook_count
 
-from musicsteer import steering
+from musicsteer import audio, steering
 from musicsteer.models import decoder_layers, inner_decoder
 from musicsteer.vectors import SteeringVector
 
@@ -168,3 +168,83 @@ def test_vector_file_round_trip_and_relative_alpha(tiny, tmp_path):
     with steering.steer(tiny.model, {2: dirs[2]}, 10.0):
         _, absolute = steering.generate(tiny, ["x"], 12, **kw)
     assert torch.equal(relative, absolute)
+
+
+def _vector(tiny, site="resid", seed=0, **kw):
+    n = len(decoder_layers(tiny.model))
+    rows = n + 1 if site == "resid" else n
+    dirs = np.random.default_rng(seed).normal(size=(rows, 64)).astype(np.float32)
+    return SteeringVector(dirs, layer=1, site=site, model="tiny", **kw)
+
+
+def _codes(tiny, prompts=("x",), **kw):
+    return steering.generate(tiny, list(prompts), 12, seed=0, do_sample=False,
+                             return_codes=True, **kw)[1]  # fmt: skip
+
+
+@pytest.mark.parametrize("site", ["resid", "attn"])
+def test_vector_apply_equals_steering_its_layers(tiny, site):
+    vec = _vector(tiny, site)
+    n = len(decoder_layers(tiny.model))
+    cases = [(None, [1]), ("best", [1]), ("all", list(range(n))), ("0,2", [0, 2]), ([3], [3])]
+    for layers, expected in cases:
+        with vec.apply(tiny.model, 6.0, layers=layers):
+            got = _codes(tiny)
+        with steering.steer(tiny.model, {i: vec.directions[i] for i in expected}, 6.0, site=site):
+            want = _codes(tiny)
+        assert torch.equal(got, want), layers
+    plain = _codes(tiny)
+    with vec.apply(tiny.model, 6.0):
+        assert not torch.equal(_codes(tiny), plain)
+    with vec.apply(tiny.model, 0.0):
+        assert torch.equal(_codes(tiny), plain)
+
+
+def test_relative_alpha_is_per_layer_and_vector_misfits_are_named(tiny):
+    n = len(decoder_layers(tiny.model))
+    vec = _vector(tiny, mean_projection=[float(i + 1) for i in range(n + 1)])
+    with vec.apply(tiny.model, 2.0, layers="all", relative=True):
+        got = _codes(tiny)
+    alphas = {i: 2.0 * (i + 1) for i in range(n)}
+    with steering.steer(tiny.model, {i: vec.directions[i] for i in range(n)}, alphas):
+        assert torch.equal(got, _codes(tiny))
+    short = SteeringVector(vec.directions[: n - 1], layer=1, model="other-model")
+    with pytest.raises(ValueError, match=r"3 resid layer indices \(from other-model\).*has 5"):
+        short.apply(tiny.model, 1.0).__enter__()
+    with pytest.raises(ValueError, match="mean_projection"):
+        _vector(tiny).apply(tiny.model, 1.0, relative=True).__enter__()
+    with pytest.raises(ValueError, match="layers must be"):
+        vec.apply(tiny.model, 1.0, layers="first").__enter__()
+    if not tiny.is_melody:
+        with pytest.raises(ValueError, match="not MusicGen-Melody"):
+            steering.generate(tiny, ["x"], 4, melody=np.zeros(32_000, np.float32))
+
+
+def test_steering_grid_files_share_prompt_and_seed_with_their_originals(tiny, tmp_path):
+    prompts = steering.prompt_table(["calm folk", "loud rock"])
+    vectors = {
+        ("pop", "resid", "mse"): _vector(tiny),
+        ("pop", "attn", "mse"): _vector(tiny, "attn"),
+    }
+    grid = steering.setting_grid(["pop"], ["resid", "attn"], ["mse"], [4.0, 12.0], ["best", "all"])
+    assert len(grid) == 8 and grid[0] == steering.Setting("pop", "resid", "mse", 4.0, "best")
+    originals = steering.generate_originals(tiny, prompts, [0, 3], tmp_path, 16)
+    steered = steering.generate_steered(tiny, vectors, grid[:3], prompts, [0, 3], tmp_path, 16)
+    assert len(originals) == 4 and len(steered) == 3 * 4
+    assert set(steered.path.map(lambda p: p.split("/")[-1])) >= {
+        "pop_resid_mse_best_a4_p00_s0.wav", "pop_resid_mse_all_a4_p01_s3.wav"
+    }  # fmt: skip
+    assert steered.layer.tolist()[:4] == ["1"] * 4
+    row = steered[(steered.alpha == 12.0) & (steered.layers == "best") & (steered.seed == 3)]
+    with vectors[("pop", "resid", "mse")].apply(tiny.model, 12.0):
+        want = steering.generate(tiny, prompts.prompt.tolist(), 16, seed=3)
+    for i in range(2):
+        got = audio.load(row[row.prompt_id == i].path.iloc[0])
+        np.testing.assert_allclose(got, want[i], atol=1 / 32767)  # 16-bit WAV
+    plain = steering.generate(tiny, prompts.prompt.tolist(), 16, seed=3)
+    first = originals[(originals.seed == 3) & (originals.prompt_id == 0)].path.iloc[0]
+    np.testing.assert_allclose(audio.load(first), plain[0], atol=1 / 32767)
+    with pytest.raises(ValueError, match="no prompt for genre 'jazz'"):
+        path = tmp_path / "p.tsv"
+        path.write_text("genre\tprompt\nrock\tloud\n")
+        steering.genre_prompts(path, "jazz")

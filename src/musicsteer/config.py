@@ -52,8 +52,19 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     if errors:
         lines = [f"  {_key(e)}: {e.message}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
+    _resolve_defaults(config)
     _check_consistency(config)
     return config
+
+
+def _resolve_defaults(config: dict) -> None:
+    """Defaults that depend on other keys (null = follow that key)."""
+    steering = config["steering"]
+    if steering["sites"] is None:
+        steering["sites"] = list(config["activations"]["sites"])
+    if steering["methods"] is None:
+        steering["methods"] = list(config["probing"]["methods"])
+    steering["layers"] = [str(x) for x in steering["layers"]]
 
 
 def _check_consistency(config: dict) -> None:
@@ -71,12 +82,65 @@ def _check_consistency(config: dict) -> None:
         problems.append("  probing.fixed_layer: required when probing.layer_rule is 'fixed'")
     if not any(config["data"][s] for s in ("gtzan", "fma", "music_genres")):
         problems.append("  data: set at least one of data.gtzan, data.fma, data.music_genres")
-    if config["steering"]["method"] not in config["probing"]["methods"]:
-        problems.append("  steering.method: must be one of probing.methods")
-    if config["steering"]["site"] not in config["activations"]["sites"]:
-        problems.append("  steering.site: must be one of activations.sites")
+    problems += _steering_problems(config) + _instrument_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def _steering_problems(config: dict) -> list[str]:
+    steering, evaluation = config["steering"], config["evaluation"]
+    problems = [
+        f"  steering.{key}: {value!r} is not in {where}"
+        for key, values, where in (
+            ("sites", steering["sites"], "activations.sites"),
+            ("methods", steering["methods"], "probing.methods"),
+        )
+        for value in values
+        if value not in config[where.split(".")[0]][where.split(".")[1]]
+    ]
+    if steering["site"] not in steering["sites"]:
+        problems.append(f"  steering.site: {steering['site']!r} is not in steering.sites")
+    if steering["method"] not in steering["methods"]:
+        problems.append(f"  steering.method: {steering['method']!r} is not in steering.methods")
+    if evaluation["alpha_rule"] == "fixed" and evaluation["alpha"] not in steering["alphas"]:
+        problems.append(
+            f"  evaluation.alpha: {evaluation['alpha']!r} must be one of steering.alphas "
+            "when evaluation.alpha_rule is 'fixed'"
+        )
+    return problems
+
+
+def _instrument_problems(config: dict) -> list[str]:
+    from musicsteer.models import BUILTIN_MODELS
+
+    transfer = config["instrument_transfer"]
+    if not transfer["enabled"]:
+        return []
+    problems = []
+    syntheory = config["syntheory"]
+    if syntheory["source"] == "none" or "chords" not in syntheory["concepts"]:
+        problems.append(
+            "  instrument_transfer.enabled: needs the SynTheory chords concept "
+            "(syntheory.concepts) for the instrument vectors; or set it to false"
+        )
+    spec = config["models"]["musicgen"]
+    if spec in BUILTIN_MODELS and "melody" not in spec:
+        problems.append(
+            f"  instrument_transfer.enabled: models.musicgen {spec!r} is not MusicGen-Melody "
+            "(melody conditioning); or set it to false"
+        )
+    if not is_audio_path(transfer["melody"]):
+        from musicsteer.render import parse_melody
+
+        try:
+            parse_melody(transfer["melody"])
+        except ValueError as err:
+            problems.append(f"  instrument_transfer.melody: {err}")
+    return problems
+
+
+def is_audio_path(text: str) -> bool:
+    return Path(text).suffix.lower() in {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".au"}
 
 
 SOURCE_HINTS = {
@@ -111,6 +175,13 @@ def preflight(config: dict) -> tuple[list[str], list[str]]:
         problem = _source_problem(config, source)
         if problem:
             errors.append(f"data.{source}: {problem}")
+    melody = config["instrument_transfer"]["melody"]
+    if (
+        config["instrument_transfer"]["enabled"]
+        and is_audio_path(melody)
+        and not Path(melody).is_file()
+    ):
+        errors.append(f"instrument_transfer.melody: no audio file at {melody}")
     if not Path(config["steering"]["prompts"]).is_file():
         errors.append(f"steering.prompts: no prompts file at {config['steering']['prompts']}")
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")

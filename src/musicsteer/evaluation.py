@@ -1,14 +1,21 @@
-"""Zero-shot CLAP scoring of original vs steered audio, and the paper's fusion table.
+"""Zero-shot CLAP scoring of original vs steered audio, α selection, the paper's tables.
 
 Zero-shot probabilities are the softmax of ``logits_per_audio`` over the candidate
 labels (what the ``zero-shot-audio-classification`` pipeline computes). Audio is
 resampled to CLAP's 48 kHz and cut to its first 10 s, so CLAP's random cropping
 never fires and scores are reproducible.
+
+Statistics: the unit of evidence is one (prompt, seed) generation. Means come with
+95 % percentile-bootstrap intervals over those units; gains are paired (the steered
+sample minus the original with the same prompt and seed). *Preservation* is the
+cosine between the CLAP audio embeddings of a steered sample and its original: 1
+means CLAP hears the same music, genre *fusion* means the target score rises while
+preservation and the source score stay high.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,10 +69,29 @@ class ClapScorer:
         self, waves: Sequence[np.ndarray], sample_rate: int, labels: Sequence[str]
     ) -> np.ndarray:
         """Zero-shot probabilities ``[n_audio, n_labels]`` (rows sum to 1)."""
-        audio_emb = self.audio_embeddings(waves, sample_rate)
+        return self.probabilities_of(self.audio_embeddings(waves, sample_rate), labels)
+
+    @torch.inference_mode()
+    def probabilities_of(self, audio_emb: torch.Tensor, labels: Sequence[str]) -> np.ndarray:
+        """Zero-shot probabilities from unit audio embeddings (see :meth:`embed_files`)."""
         text_emb = self.text_embeddings(labels)
-        logits = self.model.logit_scale_a.exp() * audio_emb @ text_emb.T
+        logits = self.model.logit_scale_a.exp() * audio_emb.to(self.device) @ text_emb.T
         return logits.softmax(dim=-1).float().cpu().numpy()
+
+    def embed_files(
+        self,
+        paths: Sequence[str],
+        batch_size: int = 8,
+        progress: Callable[[Iterable], Iterable] = iter,
+    ) -> torch.Tensor:
+        """Unit audio embeddings ``[n_files, dim]`` of audio files, ``batch_size`` at a time."""
+        chunks = []
+        for start in progress(range(0, len(paths), batch_size)):
+            waves = [
+                audio.load(path, CLAP_SAMPLE_RATE) for path in paths[start : start + batch_size]
+            ]
+            chunks.append(self.audio_embeddings(waves, CLAP_SAMPLE_RATE))
+        return torch.cat(chunks).cpu() if chunks else torch.zeros(0, 0)
 
 
 def _unit(x: torch.Tensor | object) -> torch.Tensor:
@@ -73,54 +99,279 @@ def _unit(x: torch.Tensor | object) -> torch.Tensor:
     return torch.nn.functional.normalize(x.float(), dim=-1)
 
 
+# ------------------------------------------------------------------------- scoring
+
+UNIT_KEYS = ("prompt_id", "seed")  # one generation: what an original and its steered share
+
+
 def score_samples(
     scorer: ClapScorer,
     samples: pd.DataFrame,
-    labels: Sequence[str],
+    label_sets: Mapping[str, Sequence[str]],
     display: Mapping[str, str] | None = None,
+    batch_size: int = 8,
+    progress: Callable[[Iterable], Iterable] = iter,
 ) -> pd.DataFrame:
-    """Long table of CLAP probabilities: one row per (sample, label).
+    """Long table of CLAP probabilities: one row per (sample, label set, label).
 
-    ``samples`` needs ``path``; its other columns are carried over. ``display`` maps
-    label keys to the text CLAP sees (e.g. ``hiphop → hip-hop``).
+    ``samples`` needs ``path`` and ``kind`` (``original``/``steered``, or anything
+    else for reference audio); with ``prompt_id`` and ``seed`` each steered sample
+    gets ``preservation``, the cosine of its CLAP embedding with its original's. Its
+    other columns are carried over. ``label_sets`` names candidate label lists, e.g.
+    ``{"pair": ["rock", "pop"], "all": genres}``; each set is its own softmax.
+    ``display`` maps label keys to the text CLAP sees (``hiphop → hip-hop``).
     """
-    texts = [(display or {}).get(label, label) for label in labels]
+    samples = samples.reset_index(drop=True)
+    emb = scorer.embed_files(samples.path.tolist(), batch_size, progress)
+    samples = samples.assign(preservation=_preservation(samples, emb))
+    tables = []
+    for name, labels in label_sets.items():
+        texts = [(display or {}).get(label, label) for label in labels]
+        probs = scorer.probabilities_of(emb, texts)
+        for j, label in enumerate(labels):
+            tables.append(samples.assign(label_set=name, label=label, probability=probs[:, j]))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _preservation(samples: pd.DataFrame, emb: torch.Tensor) -> np.ndarray:
+    """Cosine with the original of the same (prompt, seed); NaN where there is none."""
+    out = np.full(len(samples), np.nan)
+    if not set(UNIT_KEYS) <= set(samples.columns):
+        return out
+    keys = list(zip(*(samples[k] for k in UNIT_KEYS), strict=True))
+    originals = {k: i for i, k in enumerate(keys) if samples.kind.iloc[i] == "original"}
+    for i, key in enumerate(keys):
+        if samples.kind.iloc[i] == "steered" and key in originals:
+            out[i] = float(emb[i] @ emb[originals[key]])
+    return out
+
+
+# ---------------------------------------------------------------------- statistics
+
+
+def bootstrap_mean(
+    values: Sequence[float] | np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap interval ``(mean, low, high)`` of ``values``."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (np.nan, np.nan, np.nan)
+    if x.size == 1:
+        return (float(x[0]),) * 3
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(x.mean()), float(low), float(high)
+
+
+SETTING_KEYS = ["target", "site", "method", "layers", "layer", "alpha"]
+SWEEP_COLUMNS = [*SETTING_KEYS, "label_set", "metric", "label", "n", "mean", "ci_low", "ci_high"]
+
+
+def paired_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per steered sample × label: its probability beside its original's.
+
+    Columns: the setting keys, ``prompt_id, seed, label_set, label, steered,
+    original, preservation``.
+    """
+    keys = [*UNIT_KEYS, "label_set", "label"]
+    orig = scores[scores.kind == "original"][[*keys, "probability"]]
+    steered = scores[scores.kind == "steered"]
+    paired = steered.merge(orig, on=keys, how="inner", suffixes=("", "_original"))
+    return paired.rename(columns={"probability": "steered", "probability_original": "original"})
+
+
+def sweep_table(
+    scores: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """Long-form α sweep: per setting × label, mean + bootstrap CI of each metric.
+
+    Metrics: ``original`` and ``steered`` probability, paired ``gain`` (steered −
+    original), and ``preservation`` (label ``""``), all over the (prompt, seed)
+    units of the setting. Columns: :data:`SWEEP_COLUMNS`.
+    """
+    paired = paired_scores(scores)
     rows = []
-    for sample in samples.itertuples(index=False):
-        wave = audio.load(sample.path)
-        sr = audio.probe(sample.path).sample_rate
-        probs = scorer.probabilities([wave], sr, texts)[0]
-        for label, prob in zip(labels, probs, strict=True):
-            rows.append({**sample._asdict(), "label": label, "probability": float(prob)})
+    for key, group in paired.groupby([*SETTING_KEYS, "label_set", "label"], sort=True):
+        values = {"original": group.original, "steered": group.steered,
+                  "gain": group.steered - group.original}  # fmt: skip
+        for metric, x in values.items():
+            rows.append(_stat_row(key, metric, key[-1], x, n_boot, level, seed))
+    units = paired.drop_duplicates([*SETTING_KEYS, *UNIT_KEYS])
+    for key, group in units.groupby(SETTING_KEYS, sort=True):
+        rows.append(_stat_row((*key, ""), "preservation", "", group.preservation, n_boot, level,
+                              seed))  # fmt: skip
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+
+
+def _stat_row(key: tuple, metric: str, label: str, x: pd.Series, n_boot: int, level: float,
+              seed: int) -> dict:  # fmt: skip
+    mean, low, high = bootstrap_mean(x.to_numpy(), n_boot, level, seed)
+    setting = dict(zip(SETTING_KEYS, key[: len(SETTING_KEYS)], strict=True))
+    label_set = key[len(SETTING_KEYS)]
+    return {**setting, "label_set": label_set, "metric": metric, "label": label,
+            "n": int(np.isfinite(x.to_numpy(dtype=float)).sum()), "mean": mean,
+            "ci_low": low, "ci_high": high}  # fmt: skip
+
+
+def reference_stats(
+    scores: pd.DataFrame, kind: str = "original", n_boot: int = 2000, level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:  # fmt: skip
+    """Mean + CI of each label's probability over the samples of one ``kind``."""
+    rows = []
+    subset = scores[scores.kind == kind]
+    for (label_set, label), group in subset.groupby(["label_set", "label"], sort=True):
+        mean, low, high = bootstrap_mean(group.probability.to_numpy(), n_boot, level, seed)
+        rows.append({"kind": kind, "label_set": label_set, "label": label, "n": len(group),
+                     "mean": mean, "ci_low": low, "ci_high": high})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def fusion_table(
-    scores: pd.DataFrame, pairs: Sequence[tuple[str, str]], display: Mapping[str, str]
-) -> pd.DataFrame:
-    """The paper's genre-fusion layout: per pair an original row and a steered row.
+# ------------------------------------------------------------------- α selection
 
-    ``scores`` has columns ``source, target, kind ("original"/"steered"), label,
-    probability`` over the labels {source, target}; scores are means over samples.
+ALPHA_RULES = ("max_gain", "max_alpha", "fixed")
+
+
+@dataclass(frozen=True)
+class AlphaRule:
+    """How one α is picked from a sweep (the paper leaves this open; we make it explicit).
+
+    * ``max_gain``: the α with the largest mean target gain among those whose mean
+      preservation is ≥ ``min_preservation`` and whose steered source score is ≥
+      ``source_floor`` (fusion, not transfer); ties go to the smaller α.
+    * ``max_alpha``: the largest α meeting the same two constraints.
+    * ``fixed``: ``alpha``.
+
+    When no α meets the constraints, the one with the highest preservation is taken
+    and the reason says so.
     """
+
+    rule: str = "max_gain"
+    min_preservation: float = 0.5
+    source_floor: float | None = 0.5
+    alpha: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in ALPHA_RULES:
+            raise ValueError(f"alpha rule must be one of {ALPHA_RULES}, got {self.rule!r}")
+        if self.rule == "fixed" and self.alpha is None:
+            raise ValueError("the 'fixed' alpha rule needs alpha")
+
+
+def alpha_candidates(
+    sweep: pd.DataFrame, target: str, source: str | None, label_set: str = "pair"
+) -> pd.DataFrame:
+    """Per α of one setting: mean target gain, steered source score, preservation."""
+
+    def metric(name: str, label: str) -> pd.Series:
+        rows = sweep[(sweep.metric == name) & (sweep.label == label)]
+        if name != "preservation":
+            rows = rows[rows.label_set == label_set]
+        return rows.groupby("alpha")["mean"].first()
+
+    table = pd.DataFrame(
+        {"gain": metric("gain", target), "preservation": metric("preservation", "")}
+    )
+    table["source_score"] = metric("steered", source) if source else np.nan
+    return table.sort_index()
+
+
+def select_alpha(candidates: pd.DataFrame, rule: AlphaRule) -> tuple[float, str]:
+    """Apply ``rule`` to :func:`alpha_candidates` → ``(alpha, reason)``."""
+    if candidates.empty:
+        raise ValueError("no α was swept for this setting")
+    if rule.rule == "fixed":
+        if rule.alpha not in candidates.index:
+            raise ValueError(f"fixed alpha {rule.alpha} was not swept ({list(candidates.index)})")
+        return float(rule.alpha), f"fixed α = {rule.alpha:g}"
+    ok = candidates.preservation >= rule.min_preservation
+    if rule.source_floor is not None and candidates.source_score.notna().any():
+        ok &= candidates.source_score >= rule.source_floor
+    limits = _limits_text(rule)
+    if not ok.any():
+        best = float(candidates.preservation.idxmax())
+        return best, f"no α met {limits}; took the best-preserving α = {best:g}"
+    feasible = candidates[ok]
+    if rule.rule == "max_alpha":
+        alpha = float(feasible.index.max())
+        return alpha, f"largest α meeting {limits}: {alpha:g}"
+    alpha = float(feasible.gain.idxmax())  # idxmax → first (smallest) α on ties
+    gain = feasible.gain.loc[alpha]
+    return alpha, f"max target gain {gain:+.3f} at α = {alpha:g} among α meeting {limits}"
+
+
+def _limits_text(rule: AlphaRule) -> str:
+    text = f"preservation ≥ {rule.min_preservation:g}"
+    return text + (
+        f", source score ≥ {rule.source_floor:g}" if rule.source_floor is not None else ""
+    )
+
+
+def selection_table(
+    sweep: pd.DataFrame, rule: AlphaRule, source: str | None, label_set: str = "pair"
+) -> pd.DataFrame:
+    """The chosen α of every (target, site, method, layers) setting, with the reason."""
     rows = []
-    for source, target in pairs:
-        pair = scores[(scores.source == source) & (scores.target == target)]
-        if pair.empty:
-            raise ValueError(f"no scores for pair {source} → {target}")
-        for kind in ("original", "steered"):
-            means = pair[pair.kind == kind].groupby("label").probability.mean()
-            track = _name(source, display) + (
-                "" if kind == "original" else f" {_name(target, display)}"
-            )
-            rows.append({
-                "Track": track,
-                "Genre 1": _name(source, display), "Genre 1 Score": float(means[source]),
-                "Genre 2": _name(target, display), "Genre 2 Score": float(means[target]),
-                "source": source, "target": target, "kind": kind,
-                "n": int(pair[pair.kind == kind].path.nunique()),
-            })  # fmt: skip
+    for (target, site, method, layers), group in sweep.groupby(
+        ["target", "site", "method", "layers"], sort=True
+    ):
+        alpha, reason = select_alpha(alpha_candidates(group, target, source, label_set), rule)
+        layer = group[group.alpha == alpha].layer.iloc[0]
+        rows.append({"source": source or "", "target": target, "site": site, "method": method,
+                     "layers": layers, "layer": layer, "alpha": alpha, "rule": rule.rule,
+                     "reason": reason})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------- tables
+
+
+def _stat(table: pd.DataFrame, **match: object) -> pd.Series:
+    rows = table
+    for key, value in match.items():
+        rows = rows[rows[key] == value]
+    if len(rows) != 1:
+        raise ValueError(f"expected one statistic for {match}, found {len(rows)}")
+    return rows.iloc[0]
+
+
+def fusion_rows(
+    scores: pd.DataFrame, sweep: pd.DataFrame, choice: Mapping[str, object], source: str,
+    display: Mapping[str, str], n_boot: int = 2000, seed: int = 0,
+) -> list[dict]:  # fmt: skip
+    """The original row and the steered row (at the chosen setting) of one pair."""
+    target = str(choice["target"])
+    ref = reference_stats(scores[scores.label_set == "pair"], "original", n_boot, seed=seed)
+    chosen = sweep[(sweep.label_set.isin(["pair", ""]))]
+    for key in ("target", "site", "method", "layers", "alpha"):
+        chosen = chosen[chosen[key] == choice[key]]
+    rows = []
+    for kind in ("original", "steered"):
+        row = {
+            "Track": _name(source, display)
+            + ("" if kind == "original" else f" {_name(target, display)}")
+        }
+        for i, label in ((1, source), (2, target)):
+            stat = (_stat(ref, label=label) if kind == "original"
+                    else _stat(chosen, metric="steered", label=label))  # fmt: skip
+            row |= {f"Genre {i}": _name(label, display), f"Genre {i} Score": stat["mean"],
+                    f"Genre {i} CI low": stat.ci_low, f"Genre {i} CI high": stat.ci_high}  # fmt: skip
+            n = int(stat.n)
+        preservation = (np.nan if kind == "original"
+                        else _stat(chosen, metric="preservation")["mean"])  # fmt: skip
+        rows.append(row | {"source": source, "target": target, "kind": kind, "n": n,
+                           "site": choice["site"], "method": choice["method"],
+                           "layer": choice["layer"], "alpha": 0.0 if kind == "original"
+                           else choice["alpha"], "preservation": preservation})  # fmt: skip
+    return [_ordered(r) for r in rows]
+
+
+def _ordered(row: dict) -> dict:
+    first = [c for c in FUSION_COLUMNS if c in row]
+    return {**{c: row[c] for c in first}, **{k: v for k, v in row.items() if k not in first}}
 
 
 def _name(label: str, display: Mapping[str, str]) -> str:
@@ -128,10 +379,120 @@ def _name(label: str, display: Mapping[str, str]) -> str:
 
 
 def fusion_markdown(table: pd.DataFrame) -> str:
-    """The table as the paper prints it (``Rock: 0.987``)."""
+    """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI."""
     lines = ["| Track | Genre 1 Score | Genre 2 Score |", "|---|---|---|"]
-    for r in table.itertuples(index=False):
-        g1 = f"{r[1]}: {r[2]:.3f}"
-        g2 = f"{r[3]}: {r[4]:.3f}"
-        lines.append(f"| {r.Track} | {g1} | {g2} |")
+    for r in table.to_dict("records"):
+        cells = [f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}")
+                 for i in (1, 2)]  # fmt: skip
+        lines.append(f"| {r['Track']} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
+
+
+def _ci(row: Mapping[str, object], prefix: str) -> str:
+    low, high = row.get(f"{prefix} CI low"), row.get(f"{prefix} CI high")
+    if low is None or high is None or not np.isfinite(low) or low == high:
+        return ""
+    return f" [{low:.3f}, {high:.3f}]"
+
+
+def instrument_rows(
+    scores: pd.DataFrame, sweep: pd.DataFrame, choices: pd.DataFrame,
+    instruments: Sequence[str], n_boot: int = 2000, seed: int = 0,
+) -> list[dict]:  # fmt: skip
+    """The paper's instrument-transfer rows: the input melody, the unsteered
+    generation ("Ground Truth") and one steered row per target instrument."""
+    rows = []
+    for kind, track in (("input", "Melody input"), ("original", "Ground Truth")):
+        ref = reference_stats(scores[scores.label_set == "all"], kind, n_boot, seed=seed)
+        if ref.empty:
+            continue
+        stats = {label: _stat(ref, label=label) for label in instruments}
+        rows.append(_instrument_row(track, kind, "", stats, {}, np.nan))
+    for choice in choices.to_dict("records"):
+        chosen = sweep[sweep.label_set.isin(["all", ""])]
+        for key in ("target", "site", "method", "layers", "alpha"):
+            chosen = chosen[chosen[key] == choice[key]]
+        stats = {label: _stat(chosen, metric="steered", label=label) for label in instruments}
+        preservation = _stat(chosen, metric="preservation")["mean"]
+        rows.append(_instrument_row(f"GT {choice['target']}", "steered", choice["target"], stats,
+                                    choice, preservation))  # fmt: skip
+    return rows
+
+
+def _instrument_row(track: str, kind: str, target: str, stats: Mapping[str, pd.Series],
+                    choice: Mapping[str, object], preservation: float) -> dict:  # fmt: skip
+    row: dict = {"Track": track}
+    for label, stat in stats.items():
+        row[f"{label} Score"] = stat["mean"]
+    for label, stat in stats.items():
+        row |= {f"{label} CI low": stat.ci_low, f"{label} CI high": stat.ci_high}
+    n = int(next(iter(stats.values())).n)
+    return row | {"kind": kind, "target": target, "n": n, "site": choice.get("site", ""),
+                  "method": choice.get("method", ""), "layer": choice.get("layer", ""),
+                  "alpha": choice.get("alpha", 0.0), "preservation": preservation}  # fmt: skip
+
+
+def instrument_markdown(table: pd.DataFrame, instruments: Sequence[str]) -> str:
+    """The instrument-transfer table as the paper prints it."""
+    head = "| Track | " + " | ".join(f"{i} Score" for i in instruments) + " |"
+    lines = [head, "|---|" + "---|" * len(instruments)]
+    for r in table.to_dict("records"):
+        cells = [f"{r[f'{i} Score']:.4f}" for i in instruments]
+        lines.append(f"| {r['Track']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------- the paper's tables
+
+
+def genre_fusion(
+    scores: Mapping[tuple[str, str], pd.DataFrame],
+    sweeps: Mapping[tuple[str, str], pd.DataFrame],
+    headline: Mapping[str, str],
+    rule: AlphaRule,
+    display: Mapping[str, str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(table, long, selection)`` for (source, target) pairs in the given order.
+
+    ``table`` is the paper's layout at the headline site/method/layers with α chosen
+    by ``rule``; ``long`` is every pair's sweep; ``selection`` the α of every setting.
+    """
+    rows, longs, selections = [], [], []
+    for (source, target), sweep in sweeps.items():
+        selection = selection_table(sweep, rule, source)
+        choice = _headline_choice(selection, headline, f"{source} → {target}")
+        rows += fusion_rows(scores[(source, target)], sweep, choice, source, display, n_boot, seed)
+        longs.append(sweep.assign(source=source))
+        selections.append(selection)
+    long = pd.concat(longs, ignore_index=True)
+    return pd.DataFrame(rows), long[["source", *SWEEP_COLUMNS]], pd.concat(selections)
+
+
+def instrument_transfer(
+    scores: pd.DataFrame,
+    sweep: pd.DataFrame,
+    headline: Mapping[str, str],
+    rule: AlphaRule,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(table, selection)``: the paper's instrument-transfer rows at the headline."""
+    instruments = list(dict.fromkeys(scores[scores.label_set == "all"].label))
+    selection = selection_table(sweep, rule, None, label_set="all")
+    choices = pd.DataFrame(
+        [_headline_choice(selection[selection.target == t], headline, t) for t in instruments
+         if t in set(selection.target)]
+    )  # fmt: skip
+    table = pd.DataFrame(instrument_rows(scores, sweep, choices, instruments, n_boot, seed))
+    return table, selection
+
+
+def _headline_choice(selection: pd.DataFrame, headline: Mapping[str, str], what: str) -> dict:
+    match = selection
+    for key in ("site", "method", "layers"):
+        match = match[match[key] == headline[key]]
+    if len(match) != 1:
+        raise ValueError(f"{what}: the sweep has no single setting {dict(headline)}")
+    return match.iloc[0].to_dict()

@@ -12,8 +12,9 @@ block and are removed in ``finally``; the model itself is never modified.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,15 @@ from musicsteer.models import MusicGen, decoder_layers, inner_decoder
 from musicsteer.vectors import SITES, SteeringVector
 
 __all__ = [
+    "Setting",
     "SteeringVector",
     "apply_vector",
+    "check_fits",
     "generate",
-    "generate_pair_samples",
+    "generate_originals",
+    "generate_steered",
     "norm_preserving_add",
+    "resolve_layers",
     "steer",
 ]
 CFG_MODES = ("both", "cond")
@@ -95,7 +100,7 @@ def _check_layers(directions: Mapping[int, torch.Tensor], n_layers: int, d: int)
 def steer(
     model: torch.nn.Module,
     directions: Mapping[int, np.ndarray | torch.Tensor],
-    alpha: float,
+    alpha: float | Mapping[int, float],
     site: str = "resid",
     cfg: str = "both",
     skip_prefix: bool = True,
@@ -105,7 +110,8 @@ def steer(
     Args:
         model: a MusicGen or MusicGen-Melody ``...ForConditionalGeneration``.
         directions: ``layer → direction [d]`` (normalised here to unit length).
-        alpha: the strength α; 0 leaves the model exactly as it is.
+        alpha: the strength α, one for all layers or one per layer; 0 leaves the model
+            exactly as it is.
         site: ``"resid"`` (input of the layer) or ``"attn"`` (self-attention output).
         cfg: ``"both"`` CFG halves, or ``"cond"``: only the conditional first half of
             the batch (use with ``guidance_scale > 1``).
@@ -119,7 +125,9 @@ def steer(
     d = int(model.decoder.config.hidden_size)
     unit = {int(k): _unit(v) for k, v in directions.items()}
     _check_layers(unit, len(layers), d)
-    if alpha == 0:  # exactly the unsteered model, not a rounding of it
+    alphas = {k: float(alpha[k] if isinstance(alpha, Mapping) else alpha) for k in unit}
+    unit = {k: v for k, v in unit.items() if alphas[k] != 0}
+    if not unit:  # α = 0: exactly the unsteered model, not a rounding of it
         yield
         return
     span = AudioSpan() if skip_prefix else None
@@ -130,7 +138,7 @@ def steer(
                 inner_decoder(model).register_forward_pre_hook(span.hook, with_kwargs=True)
             )
         for layer, vec in unit.items():
-            fn = _Steerer(vec, float(alpha), cfg, span)
+            fn = _Steerer(vec, alphas[layer], cfg, span)
             if site == "resid":
                 handles.append(
                     layers[layer].register_forward_pre_hook(_resid_hook(fn), with_kwargs=True)
@@ -160,7 +168,25 @@ def resolve_layers(vector: SteeringVector, layers: str | int | Sequence[int] | N
         return [i for i in range(n) if np.any(vector.directions[i])]
     if isinstance(layers, int):
         return [layers]
+    if isinstance(layers, str):
+        try:
+            return [int(x) for x in layers.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"layers must be 'best', 'all', an index or a comma list, got {layers!r}"
+            ) from None
     return [int(x) for x in layers]
+
+
+def layers_label(layers: str | int | Sequence[int] | None) -> str:
+    """A file-name-safe label of a layer choice: ``best``, ``all``, ``3`` or ``2-5``."""
+    if layers is None:
+        return "best"
+    if isinstance(layers, str):
+        return layers.replace(",", "-")
+    if isinstance(layers, int):
+        return str(layers)
+    return "-".join(str(int(x)) for x in layers)
 
 
 @contextmanager
@@ -176,23 +202,42 @@ def apply_vector(
 ) -> Iterator[None]:
     """Steer with a saved :class:`SteeringVector` (see :func:`steer`).
 
-    ``relative=True`` multiplies α by the mean projection of the training activations
-    onto the direction at each layer (the paper's α search is around that value).
+    ``relative=True`` measures α in units of the mean projection of the training
+    activations onto the direction, layer by layer (the paper searched α around it).
     """
-    if vector.d != int(model.decoder.config.hidden_size):
-        raise ValueError(
-            f"vector has d={vector.d} (from {vector.model or 'unknown model'}), "
-            f"the model has d={model.decoder.config.hidden_size}"
-        )
+    check_fits(vector, model)
     chosen = resolve_layers(vector, layers)
-    scale = 1.0
+    alphas = dict.fromkeys(chosen, float(alpha))
     if relative:
-        if not vector.mean_projection:
-            raise ValueError("relative alpha needs mean_projection stored with the vector")
-        scale = float(np.mean([abs(vector.mean_projection[i]) for i in chosen]))
-    with steer(model, {i: vector.directions[i] for i in chosen}, alpha * scale,
+        alphas = {i: alpha * relative_scale(vector, i) for i in chosen}
+    with steer(model, {i: vector.directions[i] for i in chosen}, alphas,
                site or vector.site, cfg, skip_prefix):  # fmt: skip
         yield
+
+
+def check_fits(vector: SteeringVector, model: torch.nn.Module) -> None:
+    """Raise a clear ``ValueError`` when ``vector`` was made for a different model shape."""
+    d = int(model.decoder.config.hidden_size)
+    n_layers = len(decoder_layers(model))
+    expected = n_layers + (1 if vector.site == "resid" else 0)
+    source = vector.model or "an unknown model"
+    if vector.d != d:
+        raise ValueError(f"vector has d={vector.d} (from {source}), the model has d={d}")
+    if vector.directions.shape[0] != expected:
+        raise ValueError(
+            f"vector has {vector.directions.shape[0]} {vector.site} layer indices (from "
+            f"{source}), a {n_layers}-layer model has {expected}"
+        )
+
+
+def relative_scale(vector: SteeringVector, layer: int) -> float:
+    """|mean projection| of the vector's training activations at ``layer``."""
+    if len(vector.mean_projection) <= layer:
+        raise ValueError("relative alpha needs mean_projection stored with the vector")
+    scale = abs(float(vector.mean_projection[layer]))
+    if not np.isfinite(scale) or scale == 0:
+        raise ValueError(f"relative alpha: mean projection at layer {layer} is {scale}")
+    return scale
 
 
 # ---------------------------------------------------------------------- generation
@@ -217,57 +262,170 @@ def generate(
     """
     from musicsteer.models import melody_chroma
 
+    if melody is not None and not mg.is_melody:
+        raise ValueError(f"{mg.name} is not MusicGen-Melody: it cannot take a melody")
     inputs = mg.tokenizer(list(prompts), return_tensors="pt", padding=True).to(mg.device)
-    if melody is not None and mg.is_melody:
-        chroma = melody_chroma(np.broadcast_to(melody, (len(prompts), len(melody))), mg.sample_rate)
+    if melody is not None:
+        chroma = melody_chroma(
+            np.tile(np.asarray(melody, np.float32), (len(prompts), 1)), mg.sample_rate
+        )
         inputs["input_features"] = chroma.to(mg.device, dtype=mg.model.dtype)
-    torch.manual_seed(seed)
     steps: list[torch.Tensor] = []
     hook = inner_decoder(mg.model).register_forward_pre_hook(
         lambda _m, a, k: steps.append((k.get("input_ids", a[0] if a else None))[:, -1:].clone()),
         with_kwargs=True,
-    )
+    ) if return_codes else None  # fmt: skip
+    torch.manual_seed(seed)
     try:
         audio = mg.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=do_sample,
                                   guidance_scale=guidance_scale)  # fmt: skip
     finally:
-        hook.remove()
+        if hook is not None:
+            hook.remove()
     waves = audio[:, 0].float().cpu().numpy()
     return (waves, torch.cat(steps, dim=1)) if return_codes else waves
 
 
-def generate_pair_samples(
-    mg: MusicGen,
-    vector: SteeringVector,
-    prompts: Sequence[str],
-    seeds: Sequence[int],
-    out_dir: str | Path,
-    alpha: float,
-    relative: bool = False,
-    site: str | None = None,
-    cfg: str = "both",
-    max_new_tokens: int = 500,
-    guidance_scale: float = 3.0,
-) -> pd.DataFrame:
-    """Original and steered WAVs for every prompt × seed; the pair shares prompt and seed.
+@dataclass(frozen=True)
+class Setting:
+    """One cell of the steering grid: which vector, where, how strong."""
 
-    Returns one row per WAV: ``path, kind, prompt_id, prompt, seed, alpha, site,
-    method, layer``.
-    """
+    target: str
+    site: str
+    method: str
+    alpha: float
+    layers: str = "best"
+
+    def stem(self) -> str:
+        """File-name part that names every choice (``pop_resid_mse_best_a8``)."""
+        return f"{self.target}_{self.site}_{self.method}_{self.layers}_a{self.alpha:g}"
+
+
+def _write_batch(
+    mg: MusicGen, waves: np.ndarray, prompts: pd.DataFrame, seed: int, out: Path, stem: str
+) -> list[dict]:
     from musicsteer.audio import write_wav
 
-    out = Path(out_dir)
     rows = []
-    for seed in seeds:
-        original = generate(mg, prompts, max_new_tokens, seed, guidance_scale)
-        with apply_vector(vector, mg.model, alpha, site, None, cfg, relative=relative):
-            steered = generate(mg, prompts, max_new_tokens, seed, guidance_scale)
-        for kind, waves in (("original", original), ("steered", steered)):
-            for i, (prompt, wave) in enumerate(zip(prompts, waves, strict=True)):
-                path = write_wav(out / f"{kind}_p{i:02d}_s{seed}.wav", wave, mg.sample_rate)
-                rows.append({
-                    "path": str(path), "kind": kind, "prompt_id": i, "prompt": prompt,
-                    "seed": seed, "alpha": alpha if kind == "steered" else 0.0,
-                    "site": site or vector.site, "method": vector.method, "layer": vector.layer,
-                })  # fmt: skip
-    return pd.DataFrame(rows)
+    for prompt, wave in zip(prompts.itertuples(index=False), waves, strict=True):
+        path = write_wav(out / f"{stem}_p{prompt.prompt_id:02d}_s{seed}.wav", wave, mg.sample_rate)
+        rows.append({"path": str(path), "prompt_id": int(prompt.prompt_id),
+                     "prompt": prompt.prompt, "seed": seed})  # fmt: skip
+    return rows
+
+
+def generate_originals(
+    mg: MusicGen,
+    prompts: pd.DataFrame,
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    max_new_tokens: int,
+    guidance_scale: float = 3.0,
+    melody: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Unsteered WAVs for every prompt × seed (``prompts``: ``prompt_id, prompt``).
+
+    Each seed generates all prompts as one batch; a steered sample made with the same
+    prompts, seed and batch by :func:`generate_steered` differs only by the steering.
+    """
+    rows = []
+    for seed in map(int, seeds):
+        waves = generate(mg, prompts.prompt.tolist(), max_new_tokens, seed, guidance_scale,
+                         melody=melody)  # fmt: skip
+        rows += _write_batch(mg, waves, prompts, seed, Path(out_dir), "original")
+    table = pd.DataFrame(rows)
+    table["kind"] = "original"
+    return table
+
+
+def generate_steered(
+    mg: MusicGen,
+    vectors: Mapping[tuple[str, str, str], SteeringVector],
+    settings: Sequence[Setting],
+    prompts: pd.DataFrame,
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    max_new_tokens: int,
+    guidance_scale: float = 3.0,
+    cfg: str = "both",
+    relative: bool = False,
+    melody: np.ndarray | None = None,
+    skip_prefix: bool = True,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> pd.DataFrame:
+    """Steered WAVs for every setting × prompt × seed.
+
+    ``vectors`` maps ``(target, site, method)`` to the vector a setting uses. Every
+    WAV is named by all choices (:meth:`Setting.stem`, prompt, seed) and shares
+    prompt, seed and batch with the original of :func:`generate_originals`.
+    """
+    rows = []
+    for setting in progress(settings):
+        vector = vectors[(setting.target, setting.site, setting.method)]
+        chosen = resolve_layers(vector, setting.layers)
+        for seed in map(int, seeds):
+            with apply_vector(vector, mg.model, setting.alpha, setting.site, chosen, cfg,
+                              skip_prefix, relative):  # fmt: skip
+                waves = generate(mg, prompts.prompt.tolist(), max_new_tokens, seed,
+                                 guidance_scale, melody=melody)  # fmt: skip
+            for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), setting.stem()):
+                rows.append({**row, **asdict(setting), "layer": ",".join(map(str, chosen))})
+    table = pd.DataFrame(rows)
+    table["kind"] = "steered"
+    return table
+
+
+def setting_grid(
+    targets: Sequence[str],
+    sites: Sequence[str],
+    methods: Sequence[str],
+    alphas: Sequence[float],
+    layers: Sequence[str] = ("best",),
+) -> list[Setting]:
+    """Every target × site × method × layer choice × α, in that nesting order."""
+    return [
+        Setting(t, s, m, float(a), str(lay))
+        for t in targets
+        for s in sites
+        for m in methods
+        for lay in layers
+        for a in alphas
+    ]
+
+
+def genre_prompts(path: str | Path, genre: str) -> pd.DataFrame:
+    """The ``prompt_id, prompt`` rows of one genre from a ``genre<TAB>prompt`` TSV."""
+    table = pd.read_csv(path, sep="\t")
+    missing = {"genre", "prompt"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: needs columns genre and prompt (missing {sorted(missing)})")
+    prompts = table[table.genre == genre].prompt.astype(str).tolist()
+    if not prompts:
+        raise ValueError(f"{path} has no prompt for genre {genre!r}")
+    return prompt_table(prompts)
+
+
+def prompt_table(prompts: Sequence[str]) -> pd.DataFrame:
+    """Prompts numbered in order: ``prompt_id, prompt``."""
+    return pd.DataFrame({"prompt_id": range(len(prompts)), "prompt": list(prompts)})
+
+
+def load_task_vectors(
+    folder: str | Path,
+    sites: Sequence[str],
+    methods: Sequence[str],
+    classes: Sequence[str] | None = None,
+) -> dict[tuple[str, str, str], SteeringVector]:
+    """Per-class vectors of a probed task (``<site>_<method>_<class>.npz``), keyed
+    ``(class, site, method)``; ``classes=None`` takes every class found."""
+    vectors = {}
+    for site in sites:
+        for method in methods:
+            for path in sorted(Path(folder).glob(f"{site}_{method}_*.npz")):
+                vector = SteeringVector.load(path)
+                vectors[(vector.positive, site, method)] = vector
+    found = sorted({key[0] for key in vectors})
+    missing = [c for c in classes or [] if c not in found]
+    if missing or not vectors:
+        raise ValueError(f"{folder}: no vectors for {missing or 'any class'} (found {found})")
+    return {k: v for k, v in vectors.items() if classes is None or k[0] in classes}

@@ -17,10 +17,16 @@ Layer indexing (the same everywhere in musicsteer):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 SITES = ("resid", "attn")
 METHODS = ("dim", "bce", "mse")
@@ -75,6 +81,27 @@ class SteeringVector:
     def direction(self, layer: int | None = None) -> np.ndarray:
         """The unit direction at ``layer`` (default: the chosen layer)."""
         return self.directions[self.layer if layer is None else layer]
+
+    def apply(
+        self,
+        model: torch.nn.Module,
+        alpha: float,
+        site: str | None = None,
+        layers: str | int | Sequence[int] | None = None,
+        cfg: str = "both",
+        skip_prefix: bool = True,
+        relative: bool = False,
+    ) -> AbstractContextManager[None]:
+        """Steer ``model`` with this vector inside a ``with`` block (hooks removed after).
+
+        ``site`` defaults to the site the vector was fitted on; ``layers`` is ``None`` /
+        ``"best"`` (the chosen layer), ``"all"``, an index or a list of indices. With
+        ``relative=True``, α is in units of the mean projection recorded at each layer.
+        See :func:`musicsteer.steering.apply_vector`.
+        """
+        from musicsteer.steering import apply_vector  # steering imports this module
+
+        return apply_vector(self, model, alpha, site, layers, cfg, skip_prefix, relative)
 
     def save(self, path: str | Path) -> Path:
         """Write the vector as ``.npz`` (arrays + a JSON metadata string)."""

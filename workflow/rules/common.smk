@@ -45,6 +45,24 @@ SITES = config["activations"]["sites"]
 METHODS = config["probing"]["methods"]
 MODELS_DIR = config["models"]["dir"]
 ENV = "../envs/musicsteer.yaml"
+GPU = 1 if config["device"] == "cuda" else 0
+STEER = config["steering"]
+EVAL = config["evaluation"]
+TRANSFER = config["instrument_transfer"]
+# The sweep: every site × method × layer choice × α (targets come from the wildcards).
+STEER_GRID = {k: STEER[k] for k in ("sites", "methods", "alphas", "layers")}
+# What the tables report: one site, method and layer choice, α picked by ALPHA_RULE.
+HEADLINE = {
+    "site": STEER["site"],
+    "method": STEER["method"],
+    "layers": STEER["layers"][0],
+}
+ALPHA_RULE = {
+    "rule": EVAL["alpha_rule"],
+    "min_preservation": EVAL["min_preservation"],
+    "source_floor": EVAL["source_floor"],
+    "alpha": EVAL["alpha"],
+}
 
 
 def model_input(key):
@@ -83,6 +101,7 @@ SYNTHEORY_TASKS = {
     )
     if concept in SYNTHEORY_CONCEPTS
 }
+INSTRUMENT_TASK = f"instrument_{_syn['task_root']}_{_syn['task_quality']}"
 PROBED_TASKS = [t for t in GENRE_TASKS if not t.startswith("pair_")] + list(
     SYNTHEORY_TASKS
 )
@@ -163,11 +182,14 @@ def vector_outputs(wildcards=None):
     }
 
 
-def steering_vector(wildcards):
-    site, method = config["steering"]["site"], config["steering"]["method"]
-    return (
-        f"results/vectors/{wildcards.source}_to_{wildcards.target}/{site}_{method}.npz"
-    )
+def pair_vectors(wildcards):
+    """The vectors of a pair that the steering grid uses, keyed ``<site>_<method>``."""
+    folder = f"results/vectors/{wildcards.source}_to_{wildcards.target}"
+    return {
+        f"{site}_{method}": f"{folder}/{site}_{method}.npz"
+        for site in STEER["sites"]
+        for method in STEER["methods"]
+    }
 
 
 def figure_targets():
@@ -180,6 +202,14 @@ def figure_targets():
         *pair_paths("results/figures/probe_accuracy_{pair}.png"),
         *expand("results/figures/tasks/probe_accuracy_{task}.png", task=PROBED_TASKS),
     ]
+
+
+def table_targets():
+    """The paper's tables: genre fusion, and instrument transfer when enabled."""
+    tables = ["results/tables/genre_fusion.csv"]
+    if TRANSFER["enabled"]:
+        tables.append("results/tables/instrument_transfer.csv")
+    return tables
 
 
 def data_targets():

@@ -1,23 +1,30 @@
-# Zero-shot CLAP scores of original vs steered audio → the paper's genre-fusion table.
+# Zero-shot CLAP scores of original vs steered audio, the α sweep with bootstrap CIs,
+# the α choice, and the paper's genre-fusion and instrument-transfer tables.
 
 
 rule score_pair:
     input:
-        samples="results/steering/{source}_to_{target}/samples.parquet",
+        originals="results/steering/originals/{source}/samples.parquet",
+        steered="results/steering/{source}_to_{target}/samples.parquet",
         model=model_input("clap"),
     output:
         scores="results/evaluation/{source}_to_{target}/scores.parquet",
+        sweep="results/evaluation/{source}_to_{target}/sweep.parquet",
     log:
         "logs/score_pair/{source}_to_{target}.log",
     conda:
         ENV
     resources:
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     params:
         model=model_path("clap"),
         device=config["device"],
-        template=config["evaluation"]["template"],
-        display=config["evaluation"]["display_names"],
+        template=EVAL["template"],
+        display=EVAL["display_names"],
+        genres=config["data"]["genres"],
+        batch_size=EVAL["batch_size"],
+        n_boot=EVAL["bootstrap"],
+        seed=config["seed"],
     script:
         "../scripts/score_pair.py"
 
@@ -25,6 +32,7 @@ rule score_pair:
 rule genre_fusion_table:
     input:
         scores=pair_paths("results/evaluation/{pair}/scores.parquet"),
+        sweeps=pair_paths("results/evaluation/{pair}/sweep.parquet"),
     output:
         csv=report(
             "results/tables/genre_fusion.csv",
@@ -33,12 +41,67 @@ rule genre_fusion_table:
         ),
         markdown="results/tables/genre_fusion.md",
         long="results/tables/genre_fusion_long.parquet",
+        selection="results/tables/genre_fusion_alpha.tsv",
     log:
         "logs/genre_fusion_table.log",
     conda:
         ENV
     params:
         pairs=PAIRS,
-        display=config["evaluation"]["display_names"],
+        display=EVAL["display_names"],
+        headline=HEADLINE,
+        rule=ALPHA_RULE,
+        n_boot=EVAL["bootstrap"],
+        seed=config["seed"],
     script:
         "../scripts/genre_fusion_table.py"
+
+
+rule score_instruments:
+    input:
+        samples="results/instrument_transfer/samples.parquet",
+        model=model_input("clap"),
+    output:
+        scores="results/instrument_transfer/scores.parquet",
+        sweep="results/instrument_transfer/sweep.parquet",
+    log:
+        "logs/score_instruments.log",
+    conda:
+        ENV
+    resources:
+        gpu=GPU,
+    params:
+        model=model_path("clap"),
+        device=config["device"],
+        template=TRANSFER["template"],
+        batch_size=EVAL["batch_size"],
+        n_boot=EVAL["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/score_instruments.py"
+
+
+rule instrument_transfer_table:
+    input:
+        scores="results/instrument_transfer/scores.parquet",
+        sweep="results/instrument_transfer/sweep.parquet",
+    output:
+        csv=report(
+            "results/tables/instrument_transfer.csv",
+            caption="../report/instrument_transfer.rst",
+            category="Instrument transfer",
+        ),
+        markdown="results/tables/instrument_transfer.md",
+        long="results/tables/instrument_transfer_long.parquet",
+        selection="results/tables/instrument_transfer_alpha.tsv",
+    log:
+        "logs/instrument_transfer_table.log",
+    conda:
+        ENV
+    params:
+        headline=HEADLINE,
+        rule=ALPHA_RULE,
+        n_boot=EVAL["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/instrument_transfer_table.py"

@@ -1,11 +1,36 @@
-# Original and steered generations for each (source prompt, target genre) pair.
+# Unsteered baselines per source genre, and the steering grid per (source, target) pair
+# and per target instrument. Steered WAVs share prompt, seed and batch with a baseline.
+
+
+rule generate_originals:
+    input:
+        model=model_input("musicgen"),
+        prompts=config["steering"]["prompts"],
+    output:
+        samples="results/steering/originals/{source}/samples.parquet",
+    log:
+        "logs/generate_originals/{source}.log",
+    conda:
+        ENV
+    resources:
+        gpu=GPU,
+    params:
+        model=model_path("musicgen"),
+        device=config["device"],
+        dtype=config["dtype"],
+        seeds=STEER["seeds"],
+        max_new_tokens=STEER["max_new_tokens"],
+        guidance_scale=STEER["guidance_scale"],
+    script:
+        "../scripts/generate_originals.py"
 
 
 rule steer_pair:
     input:
-        vector=steering_vector,
+        unpack(pair_vectors),
         model=model_input("musicgen"),
         prompts=config["steering"]["prompts"],
+        originals="results/steering/originals/{source}/samples.parquet",
     output:
         samples="results/steering/{source}_to_{target}/samples.parquet",
     log:
@@ -13,17 +38,62 @@ rule steer_pair:
     conda:
         ENV
     resources:
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     params:
         model=model_path("musicgen"),
         device=config["device"],
         dtype=config["dtype"],
-        alpha=config["steering"]["alpha"],
-        relative=config["steering"]["relative_alpha"],
-        site=config["steering"]["site"],
-        cfg=config["steering"]["cfg"],
-        seeds=config["steering"]["seeds"],
-        max_new_tokens=config["steering"]["max_new_tokens"],
-        guidance_scale=config["steering"]["guidance_scale"],
+        grid=STEER_GRID,
+        relative=STEER["relative_alpha"],
+        cfg=STEER["cfg"],
+        skip_prefix=STEER["skip_prefix"],
+        seeds=STEER["seeds"],
+        max_new_tokens=STEER["max_new_tokens"],
+        guidance_scale=STEER["guidance_scale"],
     script:
         "../scripts/steer_pair.py"
+
+
+rule render_melody:
+    output:
+        melody="results/instrument_transfer/melody.wav",
+    log:
+        "logs/render_melody.log",
+    conda:
+        ENV
+    params:
+        melody=TRANSFER["melody"],
+        program=TRANSFER["program"],
+        tempo=TRANSFER["tempo"],
+    script:
+        "../scripts/render_melody.py"
+
+
+rule instrument_generate:
+    input:
+        melody="results/instrument_transfer/melody.wav",
+        vectors=f"results/vectors/tasks/{INSTRUMENT_TASK}",
+        model=model_input("musicgen"),
+    output:
+        samples="results/instrument_transfer/samples.parquet",
+    log:
+        "logs/instrument_generate.log",
+    conda:
+        ENV
+    resources:
+        gpu=GPU,
+    params:
+        model=model_path("musicgen"),
+        device=config["device"],
+        dtype=config["dtype"],
+        instruments=config["syntheory"]["instruments"],
+        prompts=TRANSFER["prompts"],
+        grid=STEER_GRID,
+        relative=STEER["relative_alpha"],
+        cfg=STEER["cfg"],
+        skip_prefix=STEER["skip_prefix"],
+        seeds=STEER["seeds"],
+        max_new_tokens=STEER["max_new_tokens"],
+        guidance_scale=STEER["guidance_scale"],
+    script:
+        "../scripts/instrument_generate.py"

@@ -1,19 +1,24 @@
-"""Assemble the paper's genre-fusion table from every pair's scores (rule genre_fusion_table)."""
+"""The paper's genre-fusion table from every pair's sweep (rule genre_fusion_table)."""
 
 from pathlib import Path
 
 import pandas as pd
 
 from musicsteer.data import write_table
-from musicsteer.evaluation import fusion_markdown, fusion_table
+from musicsteer.evaluation import AlphaRule, fusion_markdown, genre_fusion
 from musicsteer.logs import job_log
 
-p, out = snakemake.params, snakemake.output
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
-    scores = pd.concat([pd.read_parquet(path) for path in snakemake.input.scores])
-    table = fusion_table(scores, [tuple(pair) for pair in p.pairs], p.display)
+    pairs = [tuple(pair) for pair in p.pairs]
+    scores = {pair: pd.read_parquet(path) for pair, path in zip(pairs, inp.scores, strict=True)}
+    sweeps = {pair: pd.read_parquet(path) for pair, path in zip(pairs, inp.sweeps, strict=True)}
+    table, long, selection = genre_fusion(scores, sweeps, p.headline, AlphaRule(**p.rule),
+                                          p.display, p.n_boot, p.seed)  # fmt: skip
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")
     Path(out.markdown).write_text(fusion_markdown(table))
-    write_table(scores, out.long)
+    write_table(long, out.long)
+    selection.to_csv(out.selection, sep="\t", index=False)
     log.info("genre fusion table:\n%s", fusion_markdown(table))
+    log.info("alpha choices:\n%s", selection.to_string(index=False))

@@ -1,27 +1,31 @@
-"""Generate original and steered audio for one pair (rule steer_pair)."""
+"""Steered generations of one pair over the whole grid (rule steer_pair)."""
 
+from functools import partial
 from pathlib import Path
 
-import pandas as pd
+from tqdm import tqdm
 
 from musicsteer.data import write_table
 from musicsteer.logs import job_log
 from musicsteer.models import load_musicgen
-from musicsteer.steering import SteeringVector, generate_pair_samples
+from musicsteer.steering import SteeringVector, generate_steered, genre_prompts, setting_grid
 
-p, w = snakemake.params, snakemake.wildcards
+p, w, g = snakemake.params, snakemake.wildcards, snakemake.params.grid
 with job_log(snakemake.log) as log:
     mg = load_musicgen(p.model, device=p.device, dtype=p.dtype)
-    vector = SteeringVector.load(snakemake.input.vector)
-    prompts = pd.read_csv(snakemake.input.prompts, sep="\t")
-    prompts = prompts[prompts.genre == w.source].prompt.tolist()
-    if not prompts:
-        raise SystemExit(f"{snakemake.input.prompts} has no prompt for genre {w.source!r}")
-    samples = generate_pair_samples(
-        mg, vector, prompts, p.seeds, Path(snakemake.output.samples).parent,
-        alpha=p.alpha, relative=p.relative, site=p.site, cfg=p.cfg,
-        max_new_tokens=p.max_new_tokens, guidance_scale=p.guidance_scale,
+    prompts = genre_prompts(snakemake.input.prompts, w.source)
+    vectors = {
+        (w.target, site, method): SteeringVector.load(snakemake.input[f"{site}_{method}"])
+        for site in g["sites"]
+        for method in g["methods"]
+    }
+    settings = setting_grid([w.target], g["sites"], g["methods"], g["alphas"], g["layers"])
+    samples = generate_steered(
+        mg, vectors, settings, prompts, p.seeds, Path(snakemake.output.samples).parent,
+        p.max_new_tokens, p.guidance_scale, p.cfg, p.relative, skip_prefix=p.skip_prefix,
+        progress=partial(tqdm, desc="settings", mininterval=10),
     )  # fmt: skip
-    samples["source"], samples["target"] = w.source, w.target
+    samples["source"] = w.source
     write_table(samples, snakemake.output.samples)
-    log.info("%d samples (%d prompts × %d seeds × 2)", len(samples), len(prompts), len(p.seeds))
+    log.info("%d steered samples: %d settings × %d prompts × %d seeds", len(samples),
+             len(settings), len(prompts), len(p.seeds))  # fmt: skip
