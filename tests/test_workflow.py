@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,27 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=1200,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    work = tmp_path_factory.mktemp("demo")
-    for item in ("workflow", "config", "profiles"):
-        shutil.copytree(REPO / item, work / item)
-    done = snakemake(work, "--configfile", "config/demo.yaml")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return work, done
 
 
 def test_demo_produces_the_genre_fusion_table(demo_run):
@@ -81,9 +65,6 @@ def test_demo_wrote_every_stage(demo_run):
         p.name for p in (work / "results/vectors/tasks/instrument_C_major").glob("*.npz")
     )
     assert len(vectors) == 3 * 3 * 2 and "resid_mse_Flute.npz" in vectors
-    samples = pd.read_parquet(work / "results/steering/rock_to_pop/samples.parquet")
-    assert sorted(samples.kind.unique()) == ["original", "steered"]
-    assert all((work / p).exists() for p in samples.path)
     notes = pd.read_parquet(work / "results/data/syntheory/notes/manifest.parquet")
     assert len(notes) == 4 * 12 and set(notes.program) == {0, 13, 40, 73}
     assert (work / "results/tasks/syntheory/index.tsv").exists()
@@ -91,6 +72,59 @@ def test_demo_wrote_every_stage(demo_run):
     assert pair.groupby("label").size().to_dict() == {"pop": 12, "rock": 12}
     clips = pd.read_parquet(work / "results/data/genres/clips.parquet")
     assert clips.clip_id.tolist() == manifest.clip_id.tolist()
+
+
+def test_demo_steering_grid_and_long_results(demo_run):
+    work, _ = demo_run
+    originals = pd.read_parquet(work / "results/steering/originals/rock/samples.parquet")
+    steered = pd.read_parquet(work / "results/steering/rock_to_pop/samples.parquet")
+    assert len(originals) == 3  # 3 rock prompts × 1 seed
+    # 2 sites × 3 methods × 2 layer choices × 2 α × 3 prompts × 1 seed
+    assert len(steered) == 2 * 3 * 2 * 2 * 3 and set(steered.alpha) == {4.0, 16.0}
+    assert all((work / p).exists() for p in [*originals.path, *steered.path])
+    assert steered.path.str.contains("pop_attn_bce_all_a16_p02_s0.wav").any()
+    long = pd.read_parquet(work / "results/tables/genre_fusion_long.parquet")
+    assert {"source", "target", "site", "method", "layer", "alpha", "n", "mean", "ci_low",
+            "ci_high", "metric"} <= set(long.columns)  # fmt: skip
+    assert set(long.metric) == {"original", "steered", "gain", "preservation"}
+    assert (
+        len(
+            long[(long.metric == "preservation") & (long.source == "rock") & (long.target == "pop")]
+        )
+        == 24
+    )
+    table = pd.read_csv(work / "results/tables/genre_fusion.csv")
+    chosen = pd.read_csv(work / "results/tables/genre_fusion_alpha.tsv", sep="\t")
+    head = chosen[(chosen.site == "resid") & (chosen.method == "mse") & (chosen.layers == "best")]
+    steered_rows = table[table.kind == "steered"]
+    assert steered_rows.alpha.tolist() == head.alpha.tolist() and head.reason.str.len().min() > 10
+    instruments = pd.read_csv(work / "results/tables/instrument_transfer.csv")
+    assert instruments.Track.tolist() == ["Melody input", "Ground Truth", "GT Flute", "GT Violin",
+                                          "GT Xylophone"]  # fmt: skip
+    scores = instruments[["Flute Score", "Violin Score", "Xylophone Score"]].to_numpy()
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=3e-4)
+    for fig in ("steering/alpha_sweep_rock_to_pop", "steering/alpha_sweep_instruments"):
+        assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000
+
+
+def test_demo_scores_are_recomputable_with_the_cli(demo_run):
+    work, _ = demo_run
+    scores = pd.read_parquet(work / "results/evaluation/rock_to_pop/scores.parquet")
+    pair = scores[(scores.label_set == "pair") & (scores.kind == "steered")]
+    pair = pair[pair.path.isin(pair.path.unique()[:2])]
+    cli = str(Path(sys.executable).with_name("musicsteer"))
+    for path, rows in pair.groupby("path"):
+        done = subprocess.run(
+            [cli, "score", path, "--labels", "rock", "pop", "--model", "tiny-clap",
+             "--models-dir", "resources/models", "--json"],
+            cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        got = json.loads(done.stdout.strip().splitlines()[-1])["scores"]
+        want = rows.set_index("label").probability
+        assert got["rock"] == pytest.approx(want["rock"], abs=1e-4)
+        assert got["pop"] == pytest.approx(want["pop"], abs=1e-4)
 
 
 def test_second_run_has_nothing_to_do(demo_run):
@@ -115,8 +149,10 @@ def test_paper_config_without_data_stops_before_any_job(tmp_path):
 def test_invalid_config_is_rejected_naming_the_key(tmp_path):
     for item in ("workflow", "config", "profiles"):
         shutil.copytree(REPO / item, tmp_path / item)
-    (tmp_path / "bad.yaml").write_text("steering:\n  alpha: strong\n")
+    (tmp_path / "bad.yaml").write_text("steering:\n  alphas: [strong]\n")
     done = snakemake(tmp_path, "--configfile", "config/demo.yaml", "bad.yaml", "--dry-run")
     assert (
-        done.returncode != 0 and "steering.alpha" in done.stderr and "Traceback" not in done.stderr
+        done.returncode != 0
+        and "steering.alphas.0" in done.stderr
+        and "Traceback" not in done.stderr
     )

@@ -167,3 +167,62 @@ def plot_jaccard(matrix: pd.DataFrame, out_png: str | Path, title: str = "") -> 
 
 
 __all__ = ["plot_clustering", "plot_jaccard", "plot_probe_accuracy"]
+
+
+_METHOD_COLORS = {"dim": "tab:blue", "bce": "tab:orange", "mse": "tab:green"}
+_SITE_STYLES = {"resid": "-", "attn": "--"}
+
+
+def plot_alpha_sweep(
+    sweep: pd.DataFrame,
+    out_png: str | Path,
+    source: str | None = None,
+    label_set: str = "pair",
+    title: str = "",
+) -> list[Path]:
+    """Steering strength sweep: per target the mean target gain vs α, then the steered
+    source score (when ``source``) and the preservation, each with its 95 % CI band.
+
+    Colour = vector method, line style = site, marker = layer choice.
+    """
+    targets = sorted(set(sweep.target))
+    panels = [("gain", t) for t in targets] + ([("steered", source)] if source else [])
+    panels.append(("preservation", ""))
+    with _style():
+        fig, axes = _panels(len(panels), title)
+        for ax, (metric, label) in zip(axes, panels, strict=True):
+            _sweep_panel(ax, sweep, metric, label, label_set, len(targets) > 1)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper")
+        return _save(fig, out_png)
+
+
+def _sweep_panel(ax, sweep: pd.DataFrame, metric: str, label: str, label_set: str,
+                 per_target: bool) -> None:  # fmt: skip
+    rows = sweep[(sweep.metric == metric) & (sweep.label == label)]
+    if metric != "preservation":
+        rows = rows[rows.label_set == label_set]
+    if metric == "gain":  # towards this target, not another target's effect on it
+        rows = rows[rows.target == label]
+    markers = dict(zip(sorted(set(sweep.layers)), "osD^v<>", strict=False))
+    keys = ["site", "method", "layers"] + (
+        ["target"] if per_target and metric == "preservation" else []
+    )
+    for key, line in rows.groupby(keys, sort=True):
+        line = line.sort_values("alpha")
+        site, method, layers = key[:3]
+        name = f"{site} {method} {layers}" + (f" → {key[3]}" if len(key) > 3 else "")
+        color = _METHOD_COLORS.get(method)
+        ax.plot(line.alpha, line["mean"], _SITE_STYLES.get(site, "-"), color=color,
+                marker=markers[layers], label=name, markersize=4)  # fmt: skip
+        ax.fill_between(line.alpha, line.ci_low, line.ci_high, color=color, alpha=0.12)
+    ax.set_xscale("log", base=2)
+    alphas = sorted(set(sweep.alpha))
+    ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+    ax.minorticks_off()
+    ax.set_xlabel("α")
+    names = {"gain": f"gain in p({label})", "steered": f"steered p({label})",
+             "preservation": "preservation (CLAP cosine)"}  # fmt: skip
+    ax.set_ylabel(names[metric])
+    if metric == "gain":
+        ax.axhline(0.0, color="grey", linewidth=0.8)

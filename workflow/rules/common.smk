@@ -1,6 +1,14 @@
 # Config validation, pre-flight checks and the helpers that every rule file uses.
+import os
 import sys
 from pathlib import Path
+
+# Jobs import musicsteer from this checkout (also inside --sdm conda envs and SLURM jobs,
+# which inherit the environment), so scripts and package never disagree.
+_SRC = str(Path(workflow.basedir).parent / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
+)
 
 from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.models import BUILTIN_MODELS
@@ -57,6 +65,8 @@ HEADLINE = {
     "method": STEER["method"],
     "layers": STEER["layers"][0],
 }
+# Which steering settings the listening pages hold (None = every setting).
+REPORT_SETTINGS = None if config["report"]["audio"] == "all" else [HEADLINE]
 ALPHA_RULE = {
     "rule": EVAL["alpha_rule"],
     "min_preservation": EVAL["min_preservation"],
@@ -201,6 +211,12 @@ def figure_targets():
         ),
         *pair_paths("results/figures/probe_accuracy_{pair}.png"),
         *expand("results/figures/tasks/probe_accuracy_{task}.png", task=PROBED_TASKS),
+        *pair_paths("results/figures/steering/alpha_sweep_{pair}.png"),
+        *(
+            ["results/figures/steering/alpha_sweep_instruments.png"]
+            if TRANSFER["enabled"]
+            else []
+        ),
     ]
 
 
@@ -210,6 +226,14 @@ def table_targets():
     if TRANSFER["enabled"]:
         tables.append("results/tables/instrument_transfer.csv")
     return tables
+
+
+def report_targets():
+    """The listening pages (audio players) of the report."""
+    pages = pair_paths("results/report/listen_{pair}.html")
+    if TRANSFER["enabled"]:
+        pages.append("results/report/listen_instruments.html")
+    return pages
 
 
 def data_targets():

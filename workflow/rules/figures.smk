@@ -58,3 +58,43 @@ rule figure_task:
         ENV
     script:
         "../scripts/figure_task.py"
+
+
+rule figure_alpha_sweep:
+    input:
+        sweep="results/evaluation/{source}_to_{target}/sweep.parquet",
+    output:
+        report(
+            "results/figures/steering/alpha_sweep_{source}_to_{target}.png",
+            caption="../report/alpha_sweep.rst",
+            category="Steering strength",
+            subcategory="{source} to {target}",
+        ),
+    log:
+        "logs/figure_alpha_sweep/{source}_to_{target}.log",
+    conda:
+        ENV
+    params:
+        label_set="pair",
+    script:
+        "../scripts/figure_alpha_sweep.py"
+
+
+rule figure_instrument_sweep:
+    input:
+        sweep="results/instrument_transfer/sweep.parquet",
+    output:
+        report(
+            "results/figures/steering/alpha_sweep_instruments.png",
+            caption="../report/alpha_sweep.rst",
+            category="Steering strength",
+            subcategory="instruments",
+        ),
+    log:
+        "logs/figure_instrument_sweep.log",
+    conda:
+        ENV
+    params:
+        label_set="all",
+    script:
+        "../scripts/figure_alpha_sweep.py"

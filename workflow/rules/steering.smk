@@ -65,6 +65,7 @@ rule render_melody:
         melody=TRANSFER["melody"],
         program=TRANSFER["program"],
         tempo=TRANSFER["tempo"],
+        soundfont=config["demo"]["soundfont"],
     script:
         "../scripts/render_melody.py"
 

@@ -14,7 +14,7 @@ with job_log(snakemake.log) as log:
         log.info("melody from %s", p.melody)
     else:
         program = resolve_program(p.program)
-        wave = render_melody(p.melody, program, p.tempo, SAMPLE_RATE)
+        wave = render_melody(p.melody, program, p.tempo, SAMPLE_RATE, p.soundfont)
         log.info("rendered %r on GM program %d at %g BPM", p.melody, program, p.tempo)
     write_wav(snakemake.output.melody, wave, SAMPLE_RATE)
     log.info("%.1f s of melody", len(wave) / SAMPLE_RATE)

@@ -1,0 +1,49 @@
+# Listening pages for the report: each steered sample beside its original, with
+# the audio embedded as data URIs (the report shows .wav files only as downloads).
+
+
+rule listen_pair:
+    input:
+        originals="results/steering/originals/{source}/samples.parquet",
+        steered="results/steering/{source}_to_{target}/samples.parquet",
+        scores="results/evaluation/{source}_to_{target}/scores.parquet",
+    output:
+        report(
+            "results/report/listen_{source}_to_{target}.html",
+            caption="../report/listen.rst",
+            category="Listen",
+            subcategory="genre fusion",
+            labels={"pair": "{source} to {target}"},
+        ),
+    log:
+        "logs/listen_pair/{source}_to_{target}.log",
+    conda:
+        ENV
+    params:
+        settings=REPORT_SETTINGS,
+        max_seconds=config["report"]["max_seconds"],
+    script:
+        "../scripts/listen.py"
+
+
+rule listen_instruments:
+    input:
+        steered="results/instrument_transfer/samples.parquet",
+        scores="results/instrument_transfer/scores.parquet",
+    output:
+        report(
+            "results/report/listen_instruments.html",
+            caption="../report/listen.rst",
+            category="Listen",
+            subcategory="instrument transfer",
+            labels={"pair": "melody to instruments"},
+        ),
+    log:
+        "logs/listen_instruments.log",
+    conda:
+        ENV
+    params:
+        settings=REPORT_SETTINGS,
+        max_seconds=config["report"]["max_seconds"],
+    script:
+        "../scripts/listen.py"
