@@ -230,9 +230,9 @@ def table_targets():
 
 def report_targets():
     """The listening pages (audio players) of the report."""
-    pages = pair_paths("results/report/listen_{pair}.html")
+    pages = pair_paths("results/report/listen/{pair}")
     if TRANSFER["enabled"]:
-        pages.append("results/report/listen_instruments.html")
+        pages.append("results/report/listen/instruments")
     return pages
 
 

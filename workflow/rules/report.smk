@@ -9,11 +9,12 @@ rule listen_pair:
         scores="results/evaluation/{source}_to_{target}/scores.parquet",
     output:
         report(
-            "results/report/listen_{source}_to_{target}.html",
+            directory("results/report/listen/{source}_to_{target}"),
+            patterns=["{page}.html"],
             caption="../report/listen.rst",
             category="Listen",
-            subcategory="genre fusion",
-            labels={"pair": "{source} to {target}"},
+            subcategory="{source} to {target}",
+            labels={"page": "{page}"},
         ),
     log:
         "logs/listen_pair/{source}_to_{target}.log",
@@ -32,11 +33,12 @@ rule listen_instruments:
         scores="results/instrument_transfer/scores.parquet",
     output:
         report(
-            "results/report/listen_instruments.html",
+            directory("results/report/listen/instruments"),
+            patterns=["{page}.html"],
             caption="../report/listen.rst",
             category="Listen",
-            subcategory="instrument transfer",
-            labels={"pair": "melody to instruments"},
+            subcategory="melody to instruments",
+            labels={"page": "{page}"},
         ),
     log:
         "logs/listen_instruments.log",

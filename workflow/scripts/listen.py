@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from musicsteer.logs import job_log
-from musicsteer.report import listening_page
+from musicsteer.report import listening_pages
 
 inp, p, w = snakemake.input, snakemake.params, snakemake.wildcards
 with job_log(snakemake.log) as log:
@@ -18,6 +18,9 @@ with job_log(snakemake.log) as log:
         title, label_set = "melody → instruments", "all"
     intro = ("Each row: one prompt and seed. The original and every steered sample share "
              "prompt, seed and batch; under each player, the zero-shot CLAP scores.")  # fmt: skip
-    page = listening_page(samples, scores, title, intro, label_set, p.settings, p.max_seconds)
-    Path(snakemake.output[0]).write_text(page)
-    log.info("%s: %.1f MB", snakemake.output[0], len(page) / 1e6)
+    pages = listening_pages(samples, scores, title, intro, label_set, p.settings, p.max_seconds)
+    folder = Path(snakemake.output[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, page in enumerate(pages, start=1):
+        (folder / f"page_{i:02d}.html").write_text(page)
+    log.info("%s: %d pages, largest %.2f MB", folder, len(pages), max(map(len, pages)) / 1e6)

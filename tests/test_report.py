@@ -1,0 +1,129 @@
+"""The demo's HTML report, opened in a real headless Chromium: categories and figures show,
+and every listening page opens from the side bar with players Chromium decodes.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (and selenium from the
+``dev`` extra); without them the browser test is skipped, unless ``CI=1`` or
+``MUSICSTEER_REQUIRE_BROWSER=1``, where it fails. The same check runs on its own against
+any report: ``.venv/bin/python tests/report_check.py results/report.html``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from tests.conftest import snakemake
+from tests.report_check import (
+    CHROMIUM_MAX_URL_CHARS,
+    browser_required,
+    check_report,
+    find_browser,
+    oversized_html_results,
+    read_report,
+    start_chromium,
+)
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    """(chromium, chromedriver); skips, or fails on CI, before the demo DAG runs."""
+    found = find_browser()
+    if isinstance(found, str):
+        if browser_required():
+            pytest.fail(f"CI / MUSICSTEER_REQUIRE_BROWSER is set but {found}")
+        pytest.skip(f"no headless browser to check the report: {found}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def report_html(demo_run):
+    """``snakemake --report results/report.html`` in the demo run's folder."""
+    work, _ = demo_run
+    start = time.perf_counter()
+    # --configfile last: it takes every following positional argument as a config file
+    done = snakemake(work, "--report", "results/report.html", "--configfile", "config/demo.yaml")
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = work / "results" / "report.html"
+    assert report.is_file(), done.stderr[-4000:]
+    print(f"report: {report.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s")
+    return report
+
+
+def test_report_holds_figures_tables_and_listening_pages(report_html):
+    categories, results = read_report(report_html)
+    listen = sorted(p for subs in categories["Listen"].values() for p in subs)
+    root = report_html.parents[1]
+    pages = sorted(str(p.relative_to(root)) for p in root.glob("results/report/listen/*/*.html"))
+    assert pages and listen == pages, (listen, pages)
+    assert "results/report/listen/instruments/page_01.html" in listen
+    assert all(results[p]["mime_type"] == "text/html" for p in listen)
+    assert any(r["mime_type"] == "image/png" for r in results.values())
+    assert any(r["mime_type"] == "text/csv" for r in results.values())
+
+
+def test_listening_pages_fit_chromiums_url_limit(report_html):
+    """The report shows an HTML result in an iframe whose src is its data: URI; Chromium
+    blocks URIs over 2 MiB (about 1.5 MB of page), leaving the frame empty."""
+    _, results = read_report(report_html)
+    oversized = oversized_html_results(results)
+    assert not oversized, (
+        f"these pages would show as about:blank#blocked in Chromium (data: URI over "
+        f"{CHROMIUM_MAX_URL_CHARS:,} characters): {oversized}"
+    )
+
+
+@pytest.fixture
+def browser(chromium):
+    driver = start_chromium(*chromium)
+    yield driver
+    driver.quit()
+
+
+def test_report_in_chromium(chromium, report_html, browser):
+    start = time.perf_counter()
+    summary = check_report(report_html, browser)  # raises with every problem it saw
+    print(f"browser check: {time.perf_counter() - start:.1f} s")
+    categories, results = read_report(report_html)
+    assert sorted(summary["categories"]) == sorted(categories)
+    assert summary["figures"], "no figure was opened"
+    assert all(w > 0 and h > 0 for w, h in summary["figures"].values()), summary["figures"]
+    pages = {p for p, r in results.items() if r["mime_type"] == "text/html"}
+    assert set(summary["pages"]) == pages
+    assert all(page["players"] > 0 for page in summary["pages"].values()), summary["pages"]
+
+
+def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
+    """Unit check of the packing (no browser): every sample appears once per setting row,
+    pages stay under the budget, and a setting's header repeats on a continued page."""
+    import numpy as np
+    import pandas as pd
+
+    from musicsteer import audio
+    from musicsteer.report import listening_pages
+
+    rows = []
+    tone = (0.2 * np.sin(np.arange(16_000) / 32_000 * 2 * np.pi * 330)).astype(np.float32)
+    for prompt_id in range(3):
+        path = audio.write_wav(tmp_path / f"o{prompt_id}.wav", tone, 32_000)
+        rows.append({"path": str(path), "kind": "original", "prompt_id": prompt_id, "seed": 0,
+                     "prompt": f"prompt {prompt_id}"})  # fmt: skip
+        for alpha in (2.0, 8.0):
+            path = audio.write_wav(tmp_path / f"s{prompt_id}_{alpha:g}.wav", tone, 32_000)
+            rows.append({"path": str(path), "kind": "steered", "prompt_id": prompt_id, "seed": 0,
+                         "prompt": f"prompt {prompt_id}", "target": "pop", "site": "resid",
+                         "method": "mse", "layers": "best", "layer": "2", "alpha": alpha})  # fmt: skip
+    samples = pd.DataFrame(rows)
+    scores = pd.DataFrame({"path": samples.path, "label_set": "pair", "label": "pop",
+                           "probability": 0.25})  # fmt: skip
+    one = listening_pages(samples, scores, "rock → pop", "intro")
+    assert len(one) == 1 and one[0].count("<audio") == 9 and "pop 0.250" in one[0]
+    row_size = len(one[0]) // 3
+    split = listening_pages(samples, scores, "rock → pop", "intro", budget=int(row_size * 1.2))
+    assert len(split) == 3 and all(len(page) < 1.5 * row_size for page in split)
+    assert sum(page.count("<audio") for page in split) == 9
+    assert all("resid · mse · layers best" in page and "(2/3)" in split[1] for page in split)
+    only = listening_pages(samples, scores, "t", "i", settings=[{"site": "attn", "method": "mse",
+                                                                 "layers": "best"}])  # fmt: skip
+    assert "<audio" not in only[0]
