@@ -5,8 +5,9 @@ TORCH   ?= torch==2.13.0
 BIN      = $(VENV)/bin
 CORES   ?= 2
 SYSTEM_PACKAGES = fluidsynth libfluidsynth3 timgm6mb-soundfont
+TEST_PACKAGES   = chromium chromium-driver
 
-.PHONY: install system-deps demo test lint clean-results
+.PHONY: install system-deps test-deps demo test lint clean-results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,13 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	else echo "please install: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; fi
 
+# Headless Chromium checks the HTML report in the tests (SLURM is set up by tests/slurm/up.sh).
+test-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES); \
+	else echo "please install: sudo apt-get install $(TEST_PACKAGES)"; exit 1; fi
+
 demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	@echo; cat results/tables/genre_fusion.md
@@ -35,7 +43,7 @@ lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
-test: install lint
+test: install test-deps lint
 	$(BIN)/pytest -q
 
 clean-results:
