@@ -6,9 +6,8 @@ from pathlib import Path
 # Jobs import musicsteer from this checkout (also inside --sdm conda envs and SLURM jobs,
 # which inherit the environment), so scripts and package never disagree.
 _SRC = str(Path(workflow.basedir).parent / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
-)
+_PATHS = [_SRC, dict(os.environ).get("PYTHONPATH", "")]
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _PATHS if p))
 
 from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.models import BUILTIN_MODELS

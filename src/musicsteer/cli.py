@@ -1,0 +1,386 @@
+"""The ``musicsteer`` command: generate (optionally steered) audio, score audio with CLAP.
+
+    musicsteer generate --model tiny-musicgen --prompt "rock music" --out rock.wav \\
+        [--vector v.npz --alpha 8 --site resid --layers best --original plain.wav]
+    musicsteer score rock.wav plain.wav --labels rock pop [--json]
+    musicsteer --version
+
+Models are built-in names (built under ``--models-dir`` on first use), local
+``save_pretrained`` folders or Hugging Face Hub IDs. With several ``--prompt``\\ s, every
+output path gets the prompt's index before its suffix: ``--out a.wav`` writes ``a_0.wav``,
+``a_1.wav``, ... (one prompt writes ``a.wav`` itself). Bad input (missing files, a vector
+that does not fit the model, bad ``--layers``) ends with one line on stderr and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from musicsteer import __version__
+
+if TYPE_CHECKING:  # torch and transformers load only when a command needs them
+    from musicsteer.models import MusicGen
+    from musicsteer.vectors import SteeringVector
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
+WAV_SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+
+
+# ---------------------------------------------------------------------- parsing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with the ``generate`` and ``score`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="musicsteer", description="Generate steered MusicGen audio and score it with CLAP."
+    )
+    parser.add_argument("--version", action="version", version=f"musicsteer {__version__}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show transformers' warnings and progress bars"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_generate(sub.add_parser("generate", help="generate audio, optionally steered"))
+    _add_score(sub.add_parser("score", help="zero-shot CLAP probabilities of audio files"))
+    return parser
+
+
+def _add_common(p: argparse.ArgumentParser, model_default: str | None) -> None:
+    """Options shared by every subcommand: model, device, models folder."""
+    help_model = "built-in name, local save_pretrained folder or Hub ID"
+    if model_default is None:
+        p.add_argument("--model", required=True, help=help_model)
+    else:
+        p.add_argument("--model", default=model_default, help=f"{help_model} (%(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device (%(default)s)")
+    p.add_argument(
+        "--models-dir", default="resources/models", type=Path,
+        help="where built-in models live; missing ones are built there (%(default)s)",
+    )  # fmt: skip
+
+
+def _add_generate(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``musicsteer generate``."""
+    _add_common(p, None)
+    p.add_argument("--prompt", action="append", required=True, help="text prompt (repeatable)")
+    p.add_argument("--out", required=True, type=Path, help="WAV to write (_<i> per prompt if >1)")
+    p.add_argument("--original", type=Path, help="also write the unsteered audio here")
+    p.add_argument("--vector", type=Path, help="steering vector .npz (none: plain generation)")
+    p.add_argument("--alpha", type=float, default=8.0, help="steering strength (%(default)s)")
+    p.add_argument("--site", choices=("resid", "attn"), help="default: the vector's site")
+    p.add_argument(
+        "--layers", default="best", help="best (the vector's layer), all, 3 or 2,5 (%(default)s)"
+    )
+    p.add_argument("--cfg", choices=("both", "cond"), default="both", help="CFG rows to steer")
+    p.add_argument("--relative", action="store_true", help="alpha in units of mean projection")
+    p.add_argument(
+        "--no-skip-prefix", dest="skip_prefix", action="store_false",
+        help="steer MusicGen-Melody's conditioning prefix too",
+    )  # fmt: skip
+    p.add_argument("--melody", type=Path, help="melody audio (MusicGen-Melody models only)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, help="audio length (default 5 s)")
+    length.add_argument("--max-new-tokens", type=int, help="decoder steps instead of --seconds")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (%(default)s)")
+    p.add_argument("--guidance-scale", type=float, default=3.0, help="CFG scale (%(default)s)")
+    p.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
+    p.add_argument(
+        "--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+        help="weights dtype (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--subtype", choices=WAV_SUBTYPES, default="PCM_16",
+        help="WAV sample format (%(default)s; FLOAT keeps the generated samples exactly)",
+    )  # fmt: skip
+    p.set_defaults(func=run_generate)
+
+
+def _add_score(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``musicsteer score``."""
+    p.add_argument("files", nargs="+", type=Path, help="audio files to score")
+    p.add_argument("--labels", nargs="+", required=True, help="candidate labels, used as given")
+    p.add_argument("--template", default="{} music", help="text for a label (%(default)r)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    _add_common(p, "laion/clap-htsat-unfused")
+    p.set_defaults(func=run_score)
+
+
+def parse_layers(text: str) -> str | list[int]:
+    """``best``/``all`` as they are, ``3`` → ``[3]``, ``2,5`` → ``[2, 5]``."""
+    if text in ("best", "all"):
+        return text
+    try:
+        layers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--layers must be best, all, an index or a comma-separated list, got {text!r}"
+        ) from None
+    if any(layer < 0 for layer in layers):
+        raise ValueError(f"--layers takes non-negative indices, got {text!r}")
+    return layers
+
+
+def output_paths(path: Path, n: int) -> list[Path]:
+    """``path`` itself for one prompt; ``stem_0.wav``, ``stem_1.wav``, ... for several."""
+    if n == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(n)]
+
+
+def new_tokens(seconds: float | None, max_new_tokens: int | None, frame_rate: int, k: int) -> int:
+    """Decoder steps: given, or enough for ``seconds`` of audio (+ k - 1 for the delays)."""
+    if max_new_tokens is not None:
+        if max_new_tokens < k:
+            raise ValueError(f"--max-new-tokens must be at least {k} (the codebook delays)")
+        return max_new_tokens
+    seconds = 5.0 if seconds is None else seconds
+    if not seconds > 0:
+        raise ValueError(f"--seconds must be positive, got {seconds:g}")
+    return math.ceil(seconds * frame_rate - 1e-6) + k - 1  # 1.1 s * 50 Hz is 55.00000000000001
+
+
+# ---------------------------------------------------------------------- models
+
+
+def _model_path(spec: str, models_dir: Path, kinds: Sequence[str]) -> str:
+    """Check ``spec`` is a model of one of ``kinds`` (``model_type``), building built-ins.
+
+    Fails early, in one line, for unavailable models and for models of another kind.
+    """
+    from musicsteer import models
+
+    if spec in models.BUILTIN_MODELS:
+        folder = models_dir / spec
+        if not (folder / "config.json").exists():
+            print(f"building built-in model {spec} in {folder}", file=sys.stderr)
+            models.build_builtin(spec, folder)
+    problem = models.availability_problem(spec, models_dir)
+    if problem:
+        raise models.ModelNotAvailableError(problem)
+    kind = _model_type(models.resolve_spec(spec, models_dir))
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"{spec} is a {kind} model; this command needs {' or '.join(kinds)}")
+    return spec
+
+
+def _model_type(path: str) -> str | None:
+    """``model_type`` from a local folder's or a cached Hub model's ``config.json``."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(path, "config.json")
+        if not isinstance(cached, str):
+            return None
+        config = Path(cached)
+    try:
+        return json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def load_vector(path: Path) -> SteeringVector:
+    """A saved steering vector; a missing or unreadable file is a one-line error."""
+    import zipfile
+
+    from musicsteer.vectors import SteeringVector
+
+    if not path.is_file():
+        raise FileNotFoundError(f"steering vector not found: {path}")
+    try:
+        return SteeringVector.load(path)
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"cannot read steering vector {path}: {err}") from err
+
+
+def load_generator(args: argparse.Namespace) -> MusicGen:
+    """The MusicGen(-Melody) named by ``--model``."""
+    from musicsteer import models
+
+    spec = _model_path(args.model, args.models_dir, ("musicgen", "musicgen_melody"))
+    return models.load_musicgen(spec, args.models_dir, args.device, args.dtype)
+
+
+@contextmanager
+def quiet_transformers(verbose: bool) -> Iterator[None]:
+    """Hide transformers' warnings and progress bars (restored afterwards) unless verbose."""
+    from transformers.utils import logging as tf_logging
+
+    if verbose:
+        yield
+        return
+    level, bars = tf_logging.get_verbosity(), tf_logging.is_progress_bar_enabled()
+    tf_logging.set_verbosity_error()
+    tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tf_logging.set_verbosity(level)
+        if bars:
+            tf_logging.enable_progress_bar()
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """``musicsteer generate``: write steered (and optionally original) WAVs."""
+    from musicsteer import steering
+
+    layers = parse_layers(args.layers)
+    vector = load_vector(args.vector) if args.vector is not None else None
+    if args.melody is not None and not args.melody.is_file():
+        raise FileNotFoundError(f"melody file not found: {args.melody}")
+    mg = load_generator(args)
+    melody = load_melody(args.melody, mg, args.model) if args.melody is not None else None
+    steps = new_tokens(args.seconds, args.max_new_tokens, mg.frame_rate, mg.num_codebooks)
+
+    def run() -> np.ndarray:
+        return steering.generate(
+            mg, args.prompt, steps, args.seed, args.guidance_scale,
+            do_sample=not args.greedy, melody=melody,
+        )  # fmt: skip
+
+    with steering_context(vector, mg, args, layers):
+        waves = run()
+        outputs = [(args.out, waves)]
+        if args.original is not None:
+            outputs.append((args.original, waves if vector is None else run()))
+    for base, batch in outputs:
+        _write_all(base, batch, mg.sample_rate, args.subtype)
+    return 0
+
+
+def load_melody(path: Path, mg: MusicGen, name: str) -> np.ndarray:
+    """Melody audio as mono at the model's rate; only MusicGen-Melody takes one."""
+    if not mg.is_melody:
+        raise ValueError(f"--melody needs a MusicGen-Melody model; {name} is not one")
+    return _read(path, mg.sample_rate)[0]
+
+
+def steering_context(
+    vector: SteeringVector | None, mg: MusicGen, args: argparse.Namespace, layers: str | list[int]
+) -> AbstractContextManager[None]:
+    """``vector.apply(...)`` with the command's options, or nothing without a vector."""
+    if vector is None:
+        return nullcontext()
+    n_layers = int(mg.model.decoder.config.num_hidden_layers)
+    for layer in layers if isinstance(layers, list) else []:
+        if layer >= n_layers:
+            raise ValueError(
+                f"cannot steer layer {layer}: the model has decoder layers 0..{n_layers - 1}"
+            )
+    return vector.apply(
+        mg.model, args.alpha, site=args.site, layers=layers, cfg=args.cfg,
+        skip_prefix=args.skip_prefix, relative=args.relative,
+    )  # fmt: skip
+
+
+def _write_all(base: Path, waves: np.ndarray, sample_rate: int, subtype: str) -> None:
+    """Write one WAV per prompt and say where each went and how long it is."""
+    from musicsteer.audio import write_wav
+
+    for path, wave in zip(output_paths(base, len(waves)), waves, strict=True):
+        written = write_wav(path, wave, sample_rate, subtype=subtype)
+        print(f"wrote {written} ({len(wave) / sample_rate:.2f} s)")
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """``musicsteer score``: a probability per label for every file (table or JSON lines)."""
+    from musicsteer import models
+    from musicsteer.evaluation import ClapScorer
+
+    _check_template(args.template)
+    for path in args.files:
+        if not path.is_file():
+            raise FileNotFoundError(f"audio file not found: {path}")
+    waves = [_read(path) for path in args.files]  # unreadable files fail before the model loads
+    spec = _model_path(args.model, args.models_dir, ("clap",))
+    model, processor = models.load_clap(spec, args.models_dir, args.device)
+    scorer = ClapScorer(model, processor, args.template)
+    rows = [scorer.probabilities([w], sr, args.labels)[0] for w, sr in waves]
+    names = [str(path) for path in args.files]
+    print(_json_lines(names, args.labels, rows) if args.json else _table(names, args.labels, rows))
+    return 0
+
+
+def _read(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Mono audio resampled to ``sample_rate`` (default: its own rate), with that rate."""
+    from musicsteer import audio
+
+    try:
+        with audio.open_audio(path) as sound:
+            rate = sample_rate or audio.info_of(sound).sample_rate
+            return audio.read_window(sound, rate), rate
+    except audio.AudioError as err:
+        raise audio.AudioError(f"{path}: {err}") from err
+
+
+def _check_template(template: str) -> None:
+    """The template must place the label somewhere (``{}``)."""
+    try:
+        ok = template.format("\0") != template
+    except (IndexError, KeyError):
+        ok = False
+    if not ok:
+        raise ValueError(f"--template must contain {{}} where the label goes, got {template!r}")
+
+
+def _table(names: Sequence[str], labels: Sequence[str], rows: Sequence[np.ndarray]) -> str:
+    """Aligned text table: file, then one 4-decimal column per label."""
+    width = max(len("file"), *(len(n) for n in names))
+    cols = [max(len(label), 6) for label in labels]
+    head = ["file".ljust(width)] + [label.rjust(w) for label, w in zip(labels, cols, strict=True)]
+    lines = ["  ".join(head)]
+    for name, row in zip(names, rows, strict=True):
+        cells = [f"{p:.4f}".rjust(w) for p, w in zip(row, cols, strict=True)]
+        lines.append("  ".join([name.ljust(width), *cells]))
+    return "\n".join(lines)
+
+
+def _json_lines(names: Sequence[str], labels: Sequence[str], rows: Sequence[np.ndarray]) -> str:
+    """One ``{"path": ..., "scores": {label: p}}`` object per line (full precision)."""
+    return "\n".join(
+        json.dumps({"path": n, "scores": {lb: float(p) for lb, p in zip(labels, r, strict=True)}})
+        for n, r in zip(names, rows, strict=True)
+    )
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input, reported in one line (audio/model errors included)."""
+    from musicsteer.audio import AudioError
+    from musicsteer.models import ModelNotAvailableError
+
+    return (*USER_ERRORS, AudioError, ModelNotAvailableError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, usage errors: argparse already printed
+        return 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 2
+    try:
+        with quiet_transformers(args.verbose):
+            return args.func(args)
+    except _user_errors() as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"musicsteer: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The ``musicsteer`` command: outputs equal the library calls they wrap; clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicsteer import __version__, audio, models, steering
+from musicsteer.cli import main, new_tokens, output_paths, parse_layers
+from musicsteer.evaluation import ClapScorer
+from musicsteer.vectors import SteeringVector
+
+STEPS = 20  # decoder steps per test generation
+PROMPTS = ["rock music with drums", "pop"]
+
+
+@pytest.fixture(scope="module")
+def plain(models_dir: Path) -> models.MusicGen:
+    """The built-in tiny MusicGen, loaded the way the CLI loads it."""
+    return models.load_musicgen("tiny-musicgen", models_dir)
+
+
+@pytest.fixture(scope="module")
+def melody_model(models_dir: Path) -> models.MusicGen:
+    """The built-in tiny MusicGen-Melody."""
+    return models.load_musicgen("tiny-musicgen-melody", models_dir)
+
+
+def make_vector(mg: models.MusicGen, path: Path, d: int | None = None, seed: int = 0) -> Path:
+    """A random resid vector sized for ``mg`` (or of width ``d``), saved to ``path``."""
+    n_layers = mg.model.decoder.config.num_hidden_layers
+    width = d or mg.model.decoder.config.hidden_size
+    dirs = np.random.default_rng(seed).standard_normal((n_layers + 1, width))
+    return SteeringVector(directions=dirs, layer=1, site="resid", model=mg.name).save(path)
+
+
+def gen_args(models_dir: Path, out: Path, *extra: str, model: str = "tiny-musicgen") -> list[str]:
+    """``generate`` arguments shared by the tests (float WAVs keep the samples exact)."""
+    return [
+        "generate", "--model", model, "--models-dir", str(models_dir), "--out", str(out),
+        "--max-new-tokens", str(STEPS), "--seed", "3", "--subtype", "FLOAT", *extra,
+    ]  # fmt: skip
+
+
+def prompt_args(prompts: list[str]) -> list[str]:
+    """``--prompt p`` for every prompt."""
+    return [arg for p in prompts for arg in ("--prompt", p)]
+
+
+def read(path: Path) -> np.ndarray:
+    """A written WAV's samples (32 kHz, checked)."""
+    wave, sr = sf.read(path, dtype="float32")
+    assert sr == 32_000
+    return wave
+
+
+def assert_same(paths: list[Path], expected: np.ndarray) -> None:
+    """Each WAV equals its row of ``expected`` (as write_wav stores it: clipped)."""
+    assert len(paths) == len(expected)
+    for path, row in zip(paths, expected, strict=True):
+        np.testing.assert_allclose(read(path), np.clip(row, -1, 1), rtol=0, atol=1e-6)
+
+
+def test_helpers_version_and_help(capsys):
+    assert parse_layers("best") == "best" and parse_layers("all") == "all"
+    assert parse_layers("3") == [3] and parse_layers("2,5") == [2, 5]
+    for bad in ("x", "1,,2", "-1", ""):
+        with pytest.raises(ValueError, match="--layers"):
+            parse_layers(bad)
+    assert output_paths(Path("o/a.wav"), 1) == [Path("o/a.wav")]
+    assert output_paths(Path("o/a.wav"), 2) == [Path("o/a_0.wav"), Path("o/a_1.wav")]
+    assert new_tokens(None, 20, 50, 4) == 20 and new_tokens(None, None, 50, 4) == 253  # 5 s
+    assert new_tokens(1.1, None, 50, 4) == 58  # 55 frames (+3 delays), not 56
+    with pytest.raises(ValueError, match="positive"):
+        new_tokens(0.0, None, 50, 4)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"musicsteer {__version__}"
+    assert main(["generate", "--help"]) == 0
+    assert "--vector" in capsys.readouterr().out
+    assert main([]) == 2  # a subcommand is required
+
+
+def test_generate_unsteered_equals_steering_generate(plain, models_dir, tmp_path, capsys):
+    out = tmp_path / "plain.wav"
+    assert main(gen_args(models_dir, out, *prompt_args(PROMPTS))) == 0
+    paths = [tmp_path / "plain_0.wav", tmp_path / "plain_1.wav"]
+    expected = steering.generate(plain, PROMPTS, STEPS, seed=3)
+    assert expected.shape == (2, (STEPS - plain.num_codebooks + 1) * 640)  # frames → samples
+    assert_same(paths, expected)
+    printed = capsys.readouterr().out
+    assert all(f"wrote {p} (0.34 s)" in printed for p in paths)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "options, apply_kw",
+    [
+        ([], {}),
+        (["--layers", "0,2", "--cfg", "cond"], {"layers": [0, 2], "cfg": "cond"}),
+        (["--site", "attn", "--layers", "all", "--greedy"], {"site": "attn", "layers": "all"}),
+    ],
+    ids=["best", "layers-cond", "attn-all-greedy"],
+)
+def test_generate_steered_equals_vector_apply(
+    plain, models_dir, tmp_path, options, apply_kw
+):  # fmt: skip
+    vec_path = make_vector(plain, tmp_path / "v.npz")
+    steered, original = tmp_path / "steered.wav", tmp_path / "original.wav"
+    argv = gen_args(models_dir, steered, "--prompt", PROMPTS[0], "--vector", str(vec_path),
+                    "--alpha", "8", "--original", str(original), *options)  # fmt: skip
+    assert main(argv) == 0
+    kw = {"seed": 3, "do_sample": "--greedy" not in options}
+    vector = SteeringVector.load(vec_path)
+    with vector.apply(plain.model, 8.0, **apply_kw):
+        want_steered = steering.generate(plain, PROMPTS[:1], STEPS, **kw)
+    want_original = steering.generate(plain, PROMPTS[:1], STEPS, **kw)
+    assert_same([steered], want_steered)
+    assert_same([original], want_original)
+    assert not np.allclose(read(steered), read(original), atol=1e-3)  # steering did something
+
+
+def test_alpha_zero_equals_original_and_seconds_set_length(plain, models_dir, tmp_path, capsys):
+    vec_path = make_vector(plain, tmp_path / "v.npz")
+    steered, original = tmp_path / "s.wav", tmp_path / "o.wav"
+    argv = gen_args(models_dir, steered, "--prompt", "folk", "--vector", str(vec_path),
+                    "--alpha", "0", "--original", str(original))  # fmt: skip
+    assert main(argv) == 0
+    np.testing.assert_array_equal(read(steered), read(original))
+    pcm = tmp_path / "pcm.wav"
+    argv = ["generate", "--model", "tiny-musicgen", "--models-dir", str(models_dir),
+            "--prompt", "folk", "--out", str(pcm), "--seconds", "0.3"]  # fmt: skip
+    assert main(argv) == 0
+    info = sf.info(pcm)
+    assert (info.frames, info.samplerate, info.subtype) == (9600, 32_000, "PCM_16")
+    assert f"wrote {pcm} (0.30 s)" in capsys.readouterr().out
+
+
+def test_melody_audio_conditions_melody_models_only(melody_model, models_dir, tmp_path, capsys):
+    t = np.arange(int(1.5 * 44_100)) / 44_100  # another rate: the CLI resamples to 32 kHz
+    tune = tmp_path / "tune.wav"
+    sf.write(tune, 0.3 * np.sin(2 * np.pi * 220 * t * (1 + t)), 44_100)
+    out = tmp_path / "m.wav"
+    argv = gen_args(models_dir, out, "--prompt", "jazz", "--melody", str(tune),
+                    model="tiny-musicgen-melody")  # fmt: skip
+    assert main(argv) == 0
+    melody = audio.load(tune, melody_model.sample_rate)
+    with_melody = steering.generate(melody_model, ["jazz"], STEPS, seed=3, melody=melody)
+    assert_same([out], with_melody)
+    assert not np.allclose(with_melody, steering.generate(melody_model, ["jazz"], STEPS, seed=3))
+    capsys.readouterr()
+    assert (
+        main(gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--melody", str(tune))) == 2
+    )
+    assert "MusicGen-Melody" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
+
+
+def _probabilities(models_dir: Path, paths: list[Path], labels: list[str], template: str):
+    model, processor = models.load_clap("tiny-clap", models_dir)
+    scorer = ClapScorer(model, processor, template)
+    rows = [scorer.probabilities([audio.load(p)], audio.probe(p).sample_rate, labels)[0]
+            for p in paths]  # fmt: skip
+    return np.stack(rows)
+
+
+def _clips(tmp_path: Path) -> list[Path]:
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "noise.wav", tmp_path / "tone.wav"
+    sf.write(a, 0.2 * rng.standard_normal(32_000 * 2), 32_000)
+    t = np.arange(44_100 * 3) / 44_100
+    sf.write(b, 0.4 * np.sin(2 * np.pi * 330 * t), 44_100)
+    return [a, b]
+
+
+@pytest.mark.parametrize("template", ["{} music", "the sound of {}"])
+def test_score_json_equals_clap_scorer(models_dir, tmp_path, capsys, template):
+    paths, labels = _clips(tmp_path), ["rock", "pop", "hip hop"]
+    argv = ["score", *map(str, paths), "--labels", *labels, "--model", "tiny-clap",
+            "--models-dir", str(models_dir), "--template", template, "--json"]  # fmt: skip
+    assert main(argv) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["path"] for line in lines] == [str(p) for p in paths]
+    got = np.array([[line["scores"][label] for label in labels] for line in lines])
+    np.testing.assert_allclose(got, _probabilities(models_dir, paths, labels, template), atol=1e-7)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_score_table_and_builtin_built_on_demand(models_dir, tmp_path, capsys):
+    paths, labels = _clips(tmp_path), ["rock", "pop"]
+    fresh = tmp_path / "models"  # tiny-clap is not there yet: the CLI builds it
+    argv = ["score", *map(str, paths), "--labels", *labels, "--model", "tiny-clap",
+            "--models-dir", str(fresh)]  # fmt: skip
+    assert main(argv) == 0
+    assert (fresh / "tiny-clap" / "config.json").is_file()
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["file", *labels]
+    want = _probabilities(models_dir, paths, labels, "{} music")  # same seed, same weights
+    for row, path, probs in zip(rows, paths, want, strict=True):
+        name, *cells = row.split()
+        assert name == str(path) and all(len(c.split(".")[1]) == 4 for c in cells)
+        np.testing.assert_allclose([float(c) for c in cells], probs, atol=5e-5)
+        assert abs(sum(float(c) for c in cells) - 1) <= 1e-4 * len(labels)
+
+
+def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
+    wrong_d = make_vector(plain, tmp_path / "d32.npz", d=32)
+    good = make_vector(plain, tmp_path / "v.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a vector")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....")
+    out = tmp_path / "o.wav"
+    cases = {
+        "d=32": gen_args(models_dir, out, "--prompt", "a", "--vector", str(wrong_d)),
+        "not found: ": gen_args(models_dir, out, "--prompt", "a", "--vector", "absent.npz"),
+        "cannot read steering vector": gen_args(
+            models_dir, out, "--prompt", "a", "--vector", str(tmp_path / "junk.npz")
+        ),
+        "--layers must be": gen_args(
+            models_dir, out, "--prompt", "a", "--vector", str(good), "--layers", "two"
+        ),
+        "cannot steer layer 9": gen_args(
+            models_dir, out, "--prompt", "a", "--vector", str(good), "--layers", "1,9"
+        ),
+        "is a clap model": gen_args(models_dir, out, "--prompt", "a", model="tiny-clap"),
+        "does not exist": gen_args(models_dir, out, "--prompt", "a", model="./no/such/model"),
+        "junk.wav: unreadable": ["score", str(tmp_path / "junk.wav"), "--labels", "a", "b",
+                                 "--model", "tiny-clap", "--models-dir", str(models_dir)],
+    }  # fmt: skip
+    for needle, argv in cases.items():
+        assert main(argv) == 2, needle
+        err = capsys.readouterr().err
+        assert err.startswith("musicsteer: error: ") and err.count("\n") == 1, err
+        assert needle in err
+    assert not out.exists()
+
+
+def _script(*argv: str) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("musicsteer")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(script), *argv], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=env, timeout=300, check=False)  # fmt: skip
+
+
+def test_console_script(plain, models_dir, tmp_path):
+    vec_path = make_vector(plain, tmp_path / "v.npz", seed=1)
+    steered, original = tmp_path / "s.wav", tmp_path / "o.wav"
+    done = _script(*gen_args(models_dir, steered, *prompt_args(PROMPTS), "--vector",
+                             str(vec_path), "--alpha", "6", "--original", str(original)))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("wrote ") == 4 and "Traceback" not in done.stderr
+    with SteeringVector.load(vec_path).apply(plain.model, 6.0):
+        want = steering.generate(plain, PROMPTS, STEPS, seed=3)
+    assert_same(output_paths(steered, 2), want)
+    assert_same(output_paths(original, 2), steering.generate(plain, PROMPTS, STEPS, seed=3))
+    wrong = make_vector(plain, tmp_path / "d48.npz", d=48)
+    failed = _script(*gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--vector",
+                               str(wrong)))  # fmt: skip
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines() == [
+        f"musicsteer: error: vector has d=48 (from {plain.name}), the model has d=64"
+    ]
