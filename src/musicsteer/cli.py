@@ -252,9 +252,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     with steering_context(vector, mg, args, layers):
         waves = run()
-        outputs = [(args.out, waves)]
-        if args.original is not None:
-            outputs.append((args.original, waves if vector is None else run()))
+    outputs = [(args.out, waves)]
+    if args.original is not None:
+        outputs.append((args.original, waves if vector is None else run()))
     for base, batch in outputs:
         _write_all(base, batch, mg.sample_rate, args.subtype)
     return 0
