@@ -137,7 +137,8 @@ rule make_syntheory:
         "logs/make_syntheory/{concept}.log",
     conda:
         ENV
-    threads: workflow.cores
+    # FluidSynth threads (full SynTheory: ~10 min on 2); raise with --set-threads make_syntheory=N
+    threads: 2
     params:
         source=config["syntheory"]["source"],
         audio_dir="resources/syntheory",
