@@ -215,6 +215,8 @@ def test_relative_alpha_is_per_layer_and_vector_misfits_are_named(tiny):
         _vector(tiny).apply(tiny.model, 1.0, relative=True).__enter__()
     with pytest.raises(ValueError, match="layers must be"):
         vec.apply(tiny.model, 1.0, layers="first").__enter__()
+    with pytest.raises(ValueError, match=r"layers \[9\] are outside"):
+        vec.apply(tiny.model, 1.0, layers=[1, 9]).__enter__()
     if not tiny.is_melody:
         with pytest.raises(ValueError, match="not MusicGen-Melody"):
             steering.generate(tiny, ["x"], 4, melody=np.zeros(32_000, np.float32))

@@ -207,6 +207,11 @@ def apply_vector(
     """
     check_fits(vector, model)
     chosen = resolve_layers(vector, layers)
+    outside = [i for i in chosen if not 0 <= i < vector.directions.shape[0]]
+    if outside:
+        raise ValueError(
+            f"layers {outside} are outside the vector's indices 0..{vector.directions.shape[0] - 1}"
+        )
     alphas = dict.fromkeys(chosen, float(alpha))
     if relative:
         alphas = {i: alpha * relative_scale(vector, i) for i in chosen}
