@@ -1,11 +1,17 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from transformers import GenerationConfig
 
 from musicsteer import activations as act
-from musicsteer import audio
+from musicsteer import audio, models
+from musicsteer.config import ConfigError, validate_config
 from musicsteer.models import decoder_layers
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
 
 
 def _clips(n: int = 3, seconds: float = 0.6, seed: int = 0) -> torch.Tensor:
@@ -107,8 +113,15 @@ def test_extract_shards_resume_and_read_one_layer(tiny, tmp_path):
     index = act.extract_manifest(tiny, manifest, out, settings, progress=False)
     assert index.clip_id.tolist() == manifest.clip_id.tolist() and index.shard.max() == 2
     full = act.load_site(out, "resid", index_table=index)
-    direct = act.record(tiny, np.stack([audio.load(p) for p in manifest.source]))["resid"]
-    np.testing.assert_allclose(full, direct.astype(np.float16).astype(np.float32))
+    waves = np.stack([audio.load(p) for p in manifest.source])
+    # the same batches (2, 2, 1) recomputed: the same float maths, so the same float16 bits
+    same = np.concatenate([act.record(tiny, waves[i : i + 2])["resid"] for i in (0, 2, 4)])
+    np.testing.assert_array_equal(full, same.astype(np.float16).astype(np.float32))
+    # one batch of 5: batched BLAS may round float32 differently (see
+    # test_batched_equals_one_at_a_time), and a float16 rounding boundary between the two
+    # turns that into one float16 ulp, which is at most 2**-10 of the value
+    direct = act.record(tiny, waves)["resid"]
+    np.testing.assert_allclose(full, direct, rtol=2**-10 + 1e-4, atol=1e-5)
     np.testing.assert_array_equal(act.load_site(out, "resid", 2, index), full[:, 2])
     # a killed job: one shard lost, another half-written → rerun restores identical bytes
     shards = sorted((out / "shards").glob("*.npy"))
@@ -135,3 +148,153 @@ def test_melody_last_token_is_the_last_audio_position(tiny):
     # the pooled token is the final sequence position, which holds audio frame `frames`
     assert torch.equal(rec.stacked("resid")[:, 0], hidden[0][:, -1])
     assert rec.span.n_audio == codes.shape[-1] + 1
+
+
+# ------------------------------------------------------------------ the null condition
+
+
+def _cfg_batch_capture(mg, waves: np.ndarray, text: str) -> dict[str, np.ndarray]:
+    """Captures of a teacher-forced pass over the CFG batch that ``generate`` builds.
+
+    The conditioning comes from transformers' own preparation step of ``generate``
+    (conditional rows first, then the unconditional null rows); the decoder inputs
+    are the clips' delayed codes, repeated for both halves as ``generate`` does.
+    """
+    ids = act.delayed_inputs(act.encode_audio(mg, torch.as_tensor(waves)))
+    tok = mg.tokenizer([text] * len(waves), return_tensors="pt", padding=True)
+    kwargs, config = {"attention_mask": tok.attention_mask}, GenerationConfig(guidance_scale=3.0)
+    if mg.is_melody:
+        prepare = mg.model._prepare_encoder_hidden_states_kwargs_for_generation
+    else:
+        prepare = mg.model._prepare_text_encoder_kwargs_for_generation
+    kwargs = prepare(tok.input_ids, kwargs, "input_ids", config)
+    with torch.inference_mode(), act.capture(mg.model) as rec:
+        mg.model(**kwargs, decoder_input_ids=ids.repeat(2, 1), use_cache=False)
+    return {site: rec.stacked(site).numpy() for site in act.SITES}
+
+
+@pytest.mark.parametrize("text", ["", "rock music"])
+def test_record_uses_the_conditioning_of_a_cfg_half(tiny, text):
+    """Empty text is the unconditional half of CFG; other text is the conditional half."""
+    waves = _clips(3).float().numpy()
+    cfg = _cfg_batch_capture(tiny, waves, text)
+    ours = act.record(tiny, waves, text=text)
+    same, other = (slice(3, 6), slice(0, 3)) if text == "" else (slice(0, 3), slice(3, 6))
+    for site in act.SITES:
+        # the same computation in a batch of 6 instead of 3 (measured: <= 1.2e-7)
+        np.testing.assert_allclose(ours[site], cfg[site][same], rtol=1e-6, atol=5e-6)
+        # the comparison can fail: the other half differs (measured: >= 4e-5)
+        assert np.abs(ours[site] - cfg[site][other]).max() > 2e-5
+
+
+@pytest.fixture(scope="module", params=["tiny-musicgen", "tiny-musicgen-melody"])
+def builtin(request, models_dir):
+    return models.load_musicgen(request.param, models_dir)
+
+
+def test_empty_text_is_what_generate_sees_in_its_null_half(builtin):
+    """generate()'s first step: its unconditional rows equal a pass with the null condition."""
+    batch = 2
+    tok = builtin.tokenizer([""] * batch, return_tensors="pt")
+    torch.manual_seed(0)
+    with torch.inference_mode(), act.capture(builtin.model) as rec:
+        builtin.model.generate(**tok, max_new_tokens=1, guidance_scale=3.0)
+    generated = {site: rec.stacked(site) for site in act.SITES}
+    assert generated["resid"].shape[0] == 2 * batch  # [conditional, unconditional]
+    bos = torch.full((batch * builtin.num_codebooks, 1), models.PAD_TOKEN_ID)
+    inputs = act.conditioning_inputs(builtin, batch)
+    with torch.inference_mode(), act.capture(builtin.model) as rec:
+        builtin.model(**inputs, decoder_input_ids=bos, use_cache=False)
+    for site in act.SITES:
+        null = rec.stacked(site)
+        assert torch.allclose(null, generated[site][batch:], rtol=1e-6, atol=1e-6)
+        assert (null - generated[site][:batch]).abs().max() > 2e-5  # not the "</s>" half
+
+
+def test_melody_chroma_with_empty_text_is_the_forward_with_text_masked(tiny):
+    """Clip chroma + null text: the prefix Melody's own forward builds from features."""
+    if not tiny.is_melody:
+        pytest.skip("chroma conditioning is MusicGen-Melody's")
+    waves = _clips(2).float()
+    ours = act.record(tiny, waves.numpy(), melody_conditioning="chroma")
+    chroma = models.melody_chroma(waves, tiny.sample_rate)
+    tok = tiny.tokenizer(["", ""], return_tensors="pt")
+    ids = act.delayed_inputs(act.encode_audio(tiny, waves))
+    with torch.inference_mode(), act.capture(tiny.model) as rec:
+        tiny.model(input_ids=tok.input_ids, attention_mask=torch.zeros_like(tok.attention_mask),
+                   input_features=chroma, decoder_input_ids=ids, use_cache=False)  # fmt: skip
+    for site in act.SITES:
+        np.testing.assert_allclose(ours[site], rec.stacked(site).numpy(), rtol=1e-6, atol=1e-6)
+    null = act.record(tiny, waves.numpy())
+    assert np.abs(null["resid"] - ours["resid"]).max() > 1e-4  # the chroma does reach the model
+
+
+# ------------------------------------------------------------------ storage dtype
+
+
+def test_float16_overflow_names_clip_site_and_layer():
+    array = np.zeros((3, 5, 4), dtype=np.float32)
+    array[1, 3, 2] = -7.0e4
+    with pytest.raises(OverflowError, match=r"clip 'b'.*site 'attn', layer index 3.*-?70000"):
+        act.to_store_dtype(array, "attn", ["a", "b", "c"])
+    array[1, 3, 2] = 65519.0  # rounds down to 65504, float16's largest value: no overflow
+    assert act.to_store_dtype(array, "attn", ["a", "b", "c"])[1, 3, 2] == 65504.0
+    array[1, 3, 2] = 1.0e6
+    stored = act.to_store_dtype(array, "attn", ["a", "b", "c"], "float32")
+    assert stored.dtype == np.float32 and stored[1, 3, 2] == 1.0e6
+    with pytest.raises(ValueError, match="store_dtype"):
+        act.ExtractSettings(model="tiny", store_dtype="bfloat16")
+
+
+def test_huge_activations_refuse_float16_and_store_as_float32(models_dir, tmp_path):
+    mg = models.load_musicgen("tiny-musicgen", models_dir)  # a private copy to scale
+    with torch.no_grad():  # token embeddings far beyond float16's range: resid index 0
+        for table in mg.model.decoder.model.decoder.embed_tokens:
+            table.weight.mul_(1e7)
+    manifest = _manifest(tmp_path, n=3)
+    out = tmp_path / "acts"
+    half = act.ExtractSettings(model="big", batch_size=2, shard_size=2)
+    with pytest.raises(OverflowError, match=r"clip 'c0' at site 'resid', layer index 0.*float32"):
+        act.extract_manifest(mg, manifest, out, half, progress=False)
+    assert not list(out.glob("shards/*.npy"))  # nothing half-written
+    full = act.ExtractSettings(model="big", batch_size=2, shard_size=2, store_dtype="float32")
+    assert full.fingerprint(["c0"]) != half.fingerprint(["c0"])
+    index = act.extract_manifest(mg, manifest, out, full, progress=False)
+    assert all(np.load(p).dtype == np.float32 for p in out.glob("shards/*.npy"))
+    resid = act.load_site(out, "resid", index_table=index)
+    direct = act.record(mg, np.stack([audio.load(p) for p in manifest.source]))["resid"]
+    assert np.isfinite(resid).all() and np.abs(resid).max() > 65504
+    np.testing.assert_allclose(resid, direct, rtol=1e-5)
+
+
+# ------------------------------------------------------------ chroma leaks the label
+
+
+@pytest.mark.parametrize("concept", ["notes", "chords", "chord_progressions"])
+def test_chroma_conditioning_on_tonal_syntheory_is_refused(concept, tiny, tmp_path):
+    manifest = _manifest(tmp_path, n=2)
+    chroma = act.ExtractSettings(model="tiny", melody_conditioning="chroma")
+    message = f"'chroma' would hand the label of SynTheory dataset '{concept}'"
+    with pytest.raises(ValueError, match=message):
+        act.extract_manifest(
+            tiny, manifest, tmp_path / "a", chroma, False, dataset=f"syntheory_{concept}"
+        )
+    with pytest.raises(ValueError, match=message):  # a SynTheory manifest names its concept
+        act.extract_manifest(tiny, manifest.assign(concept=concept), tmp_path / "a", chroma, False)
+    with pytest.raises(ConfigError, match=message):
+        validate_config({"activations": {"melody_conditioning": "chroma"},
+                         "syntheory": {"concepts": [concept]}}, SCHEMA)  # fmt: skip
+
+
+def test_chroma_conditioning_stays_allowed_for_genres(tiny, tmp_path):
+    manifest = _manifest(tmp_path, n=2)
+    chroma = act.ExtractSettings(model="tiny", melody_conditioning="chroma")
+    index = act.extract_manifest(tiny, manifest, tmp_path / "a", chroma, False, dataset="genres")
+    assert len(index) == 2
+    config = {
+        "activations": {"melody_conditioning": "chroma"},
+        "syntheory": {"source": "none"},
+        "instrument_transfer": {"enabled": False},  # it needs the SynTheory chords
+    }
+    assert validate_config(config, SCHEMA)["activations"]["melody_conditioning"] == "chroma"
+    assert act.melody_conditioning_problem("syntheory_chords", "null") is None

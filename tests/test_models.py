@@ -84,3 +84,29 @@ def test_tiny_codec_codes_depend_on_the_audio(tiny):
     codes = encode_audio(tiny, waves)
     assert not torch.equal(codes[0], codes[1])
     assert all(len(codes[:, k].unique()) > 4 for k in range(codes.shape[1]))
+
+
+@pytest.mark.parametrize("melody", [False, True], ids=["musicgen", "melody"])
+def test_stereo_checkpoints_are_refused_by_name(melody, tmp_path):
+    from musicsteer.activations import delayed_inputs
+
+    tokenizer = models.tiny_t5_tokenizer()
+    config = models.tiny_musicgen_config(melody, len(tokenizer))
+    config.decoder.audio_channels, config.decoder.num_codebooks = 2, 8  # musicgen-stereo-*
+    cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
+    model = cls(config).eval()
+    # why: the library delays left/right codebooks in pairs (0,0,1,1,2,2,3,3), while
+    # delayed_inputs delays codebook k by k
+    bos = torch.full((8, 1), models.PAD_TOKEN_ID)
+    _, pattern = model.decoder.build_delay_pattern_mask(bos, models.PAD_TOKEN_ID, max_length=12)
+    first_code = [int((row == -1).nonzero()[0]) for row in pattern]
+    assert first_code == [1, 1, 2, 2, 3, 3, 4, 4]
+    ours = delayed_inputs(torch.zeros(1, 8, 10, dtype=torch.long))
+    assert [int((row != models.PAD_TOKEN_ID).nonzero()[0]) for row in ours] == list(range(1, 9))
+    folder = tmp_path / "stereo"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(
+        models.UnsupportedModelError, match=r"stereo.*audio_channels=2, 8 codebooks"
+    ):
+        models.load_musicgen(str(folder))

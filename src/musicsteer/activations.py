@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,13 @@ from musicsteer.storage import save_npy_atomic
 
 SITES = ("resid", "attn")
 POSITIONS = ("last", "mean")
+STORE_DTYPES = ("float16", "float32")
+# SynTheory concepts whose label is a pitch class, chord or progression: the clip's own
+# chroma spells it out, so Melody's chroma conditioning would hand it to the probe.
+TONAL_SYNTHEORY = ("notes", "chords", "chord_progressions")
+# Part of every shard fingerprint: bump when the same settings give different numbers
+# (2: empty text is the CFG null condition, no longer the encoded "</s>").
+CAPTURE_VERSION = 2
 
 
 def _hidden_from_call(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -182,19 +190,71 @@ def delayed_inputs(codes: torch.Tensor, pad_id: int = PAD_TOKEN_ID) -> torch.Ten
 
 def conditioning_inputs(
     mg: MusicGen, batch: int, text: str = "", melody_chroma_of: torch.Tensor | None = None
-) -> dict[str, torch.Tensor]:
+) -> dict[str, torch.Tensor | tuple]:
     """Text (and, for Melody, chroma) conditioning for a teacher-forced pass.
 
-    The default is empty text and, for Melody, the null chroma: the label never
-    reaches the model through its conditioning.
+    Empty text (the default) is the null condition, built as the unconditional half of
+    transformers' classifier-free guidance (see :func:`null_condition`); other text is
+    tokenised with attention mask 1. For Melody the chroma is the null one-hot unless
+    ``melody_chroma_of`` (the clips' audio) is given. The label never reaches the model
+    through its conditioning.
     """
+    chroma = None
+    if mg.is_melody and melody_chroma_of is not None:
+        chroma = melody_chroma(melody_chroma_of.cpu(), mg.sample_rate)
+        chroma = chroma.to(mg.device, dtype=mg.model.dtype)
+    if not text:
+        return null_condition(mg, batch, chroma)
     tok = mg.tokenizer([text] * batch, return_tensors="pt", padding=True)
     inputs = {"input_ids": tok.input_ids.to(mg.device),
               "attention_mask": tok.attention_mask.to(mg.device)}  # fmt: skip
-    if mg.is_melody and melody_chroma_of is not None:
-        chroma = melody_chroma(melody_chroma_of.cpu(), mg.sample_rate)
-        inputs["input_features"] = chroma.to(mg.device, dtype=mg.model.dtype)
+    if chroma is not None:
+        inputs["input_features"] = chroma
     return inputs
+
+
+def null_condition(
+    mg: MusicGen, batch: int, chroma: torch.Tensor | None = None
+) -> dict[str, torch.Tensor | tuple]:
+    """Forward kwargs of the null text condition: what ``generate`` feeds its CFG null half.
+
+    transformers builds the unconditional half from zeros, never from the text encoder:
+    MusicGen concatenates ``zeros_like`` of the T5 output with attention mask 0, and its
+    forward projects that and multiplies it by the mask before the decoder's
+    cross-attention (which gets the zero mask too). Melody's null half is the projected
+    one-hot null chroma (bin 0), repeated to ``chroma_length``, followed by zero vectors
+    in place of the projected text, with no attention mask. The number of text positions
+    is that of the tokenised empty text (``</s>``, one token), as in ``generate(text="")``.
+    ``chroma`` (``[B, frames, 12]``, Melody only) replaces the null chroma.
+    """
+    model = mg.model
+    n_text = len(mg.tokenizer("").input_ids)
+    if not mg.is_melody:
+        width = model.config.text_encoder.hidden_size
+        zeros = torch.zeros(batch, n_text, width, device=mg.device, dtype=model.text_encoder.dtype)
+        mask = torch.zeros(batch, n_text, device=mg.device, dtype=torch.long)
+        return {"encoder_outputs": (zeros,), "attention_mask": mask}
+    width = model.decoder.config.hidden_size
+    text = torch.zeros(batch, n_text, width, device=mg.device, dtype=model.dtype)
+    return {"encoder_hidden_states": torch.cat([melody_prefix(mg, batch, chroma), text], dim=1)}
+
+
+def melody_prefix(mg: MusicGen, batch: int, chroma: torch.Tensor | None = None) -> torch.Tensor:
+    """Melody's projected chroma prefix ``[B, chroma_length, d]``, as its forward builds it.
+
+    ``chroma`` is ``[B, frames, 12]`` or None for the null one-hot (bin 0); it is
+    projected, tiled up to ``chroma_length`` frames and cut there.
+    """
+    model, config = mg.model, mg.model.config
+    if chroma is None:
+        chroma = torch.zeros(batch, 1, config.num_chroma, device=mg.device, dtype=model.dtype)
+        chroma[:, :, 0] = 1
+    audio = chroma
+    if config.num_chroma != model.decoder.config.hidden_size:
+        audio = model.audio_enc_to_dec_proj(audio)
+    if audio.shape[1] < config.chroma_length:
+        audio = audio.repeat(1, math.ceil(config.chroma_length / audio.shape[1]), 1)
+    return audio[:, : config.chroma_length]
 
 
 @torch.inference_mode()
@@ -242,11 +302,57 @@ class ExtractSettings:
     melody_conditioning: str = "null"
     batch_size: int = 4
     shard_size: int = 64
+    store_dtype: str = "float16"
+
+    def __post_init__(self) -> None:
+        if self.store_dtype not in STORE_DTYPES:
+            raise ValueError(f"store_dtype must be one of {STORE_DTYPES}, not {self.store_dtype!r}")
 
     def fingerprint(self, clip_ids: Sequence[str]) -> str:
-        """Short hash of the settings and the clips of one shard."""
-        payload = json.dumps([self.__dict__, list(clip_ids)], sort_keys=True, default=list)
+        """Short hash of the settings, the capture version and the clips of one shard."""
+        payload = json.dumps(
+            [self.__dict__, CAPTURE_VERSION, list(clip_ids)], sort_keys=True, default=list
+        )
         return hashlib.sha1(payload.encode()).hexdigest()[:10]
+
+
+def melody_conditioning_problem(dataset: str, melody_conditioning: str) -> str | None:
+    """Why ``melody_conditioning`` would leak the label of ``dataset``, or None.
+
+    ``dataset`` is a SynTheory concept (``chords``) or a workflow dataset name
+    (``syntheory_chords``, ``genres``). Genre clips may use their own chroma.
+    """
+    concept = dataset.removeprefix("syntheory_")
+    if melody_conditioning != "chroma" or concept not in TONAL_SYNTHEORY:
+        return None
+    return (
+        f"activations.melody_conditioning: 'chroma' would hand the label of SynTheory "
+        f"dataset {concept!r} to the probe through the chroma prefix; use 'null'"
+    )
+
+
+def to_store_dtype(
+    array: np.ndarray, site: str, clip_ids: Sequence[str], store_dtype: str = "float16"
+) -> np.ndarray:
+    """Cast one site's ``[N, n_indices, d]`` activations for storage.
+
+    float16 holds at most 65504: a finite value that would become inf raises, naming
+    the clip, the site and the layer index, instead of being stored as inf.
+    """
+    if store_dtype not in STORE_DTYPES:
+        raise ValueError(f"store_dtype must be one of {STORE_DTYPES}, not {store_dtype!r}")
+    with np.errstate(over="ignore"):  # an overflow is reported below, by clip and layer
+        stored = array.astype(store_dtype)
+    overflow = np.isinf(stored) & np.isfinite(array)
+    if overflow.any():
+        row, index, _ = np.argwhere(overflow)[0]
+        peak = float(np.abs(array[row, index][overflow[row, index]]).max())
+        raise OverflowError(
+            f"activation of clip {clip_ids[row]!r} at site {site!r}, layer index {index} is "
+            f"{peak:.6g}, beyond float16's largest value 65504: set "
+            "activations.store_dtype: float32 (ExtractSettings(store_dtype='float32'))"
+        )
+    return stored
 
 
 def shard_path(folder: Path, site: str, shard: int, fingerprint: str) -> Path:
@@ -261,16 +367,26 @@ def extract_manifest(
     settings: ExtractSettings,
     progress: bool = True,
     clips_dir: str | Path | None = None,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
-    """Record every clip of ``manifest`` into float16 shards; return the index table.
+    """Record every clip of ``manifest`` into shards of ``settings.store_dtype``; return the index.
 
     Audio comes from the clip store in ``clips_dir`` (see :mod:`musicsteer.clipstore`;
     the manifest then has ``clip_shard``/``clip_row``) or is decoded from each row's
     ``source``. Shards already on disk with the same fingerprint are reused, so a
-    killed job resumes where it stopped.
+    killed job resumes where it stopped. ``dataset`` (e.g. ``syntheory_chords``) and a
+    manifest ``concept`` column are checked against chroma conditioning that would
+    leak the label (:func:`melody_conditioning_problem`).
     """
     from tqdm import tqdm
 
+    names = [dataset] if dataset is not None else []
+    if "concept" in manifest.columns:
+        names += sorted(set(manifest["concept"].astype(str)))
+    for name in names:
+        problem = melody_conditioning_problem(name, settings.melody_conditioning)
+        if problem:
+            raise ValueError(problem)
     out = Path(out_dir)
     rows = []
     bar = tqdm(total=len(manifest), desc="activations", unit="clip", disable=not progress)
@@ -280,8 +396,10 @@ def extract_manifest(
         paths = {s: shard_path(out, s, shard, fp) for s in settings.sites}
         if not all(p.exists() for p in paths.values()):
             arrays = _record_shard(mg, part, settings, clips_dir)
+            ids = part["clip_id"].tolist()
+            stored = {s: to_store_dtype(arrays[s], s, ids, settings.store_dtype) for s in paths}
             for site, path in paths.items():
-                save_npy_atomic(path, arrays[site].astype(np.float16))
+                save_npy_atomic(path, stored[site])
         for row, clip_id in enumerate(part["clip_id"]):
             rows.append({"clip_id": clip_id, "shard": shard, "row": row, "fingerprint": fp})
         bar.update(len(part))

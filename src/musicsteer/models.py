@@ -117,6 +117,10 @@ class ModelNotAvailableError(RuntimeError):
     """A model spec names neither a built-in, a local folder, nor a cached Hub model."""
 
 
+class UnsupportedModelError(ValueError):
+    """A checkpoint this package cannot drive correctly (e.g. a stereo MusicGen)."""
+
+
 @dataclass
 class MusicGen:
     """A loaded MusicGen-family model with what is needed to drive it."""
@@ -218,12 +222,31 @@ def load_musicgen(
     """Load MusicGen or MusicGen-Melody (class chosen from the checkpoint's config)."""
     path = resolve_spec(spec, models_dir)
     config = _from_pretrained(AutoConfig, path)
+    refuse_stereo(config, spec)
     melody = config.model_type == "musicgen_melody"
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
     model = _from_pretrained(cls, path, dtype=_dtype(dtype))
     model.to(device).eval()
     tokenizer = _from_pretrained(AutoTokenizer, path)
     return MusicGen(model=model, tokenizer=tokenizer, name=spec, is_melody=melody)
+
+
+def refuse_stereo(config: MusicgenConfig | MusicgenMelodyConfig, spec: str) -> None:
+    """Raise :class:`UnsupportedModelError` for stereo checkpoints (``audio_channels == 2``).
+
+    Stereo MusicGens (musicgen-stereo-*) interleave left/right codebooks and delay them
+    in pairs (8 codebooks, delays 0,0,1,1,2,2,3,3); teacher forcing here assumes mono
+    codes with codebook ``k`` delayed by ``k``, so their activations would be wrong.
+    """
+    decoder = getattr(config, "decoder", None)
+    channels = getattr(decoder, "audio_channels", 1)
+    if channels != 1:
+        books = getattr(decoder, "num_codebooks", "?")
+        raise UnsupportedModelError(
+            f"{spec!r} is a stereo MusicGen (audio_channels={channels}, {books} codebooks "
+            "delayed in left/right pairs); only mono checkpoints are supported (e.g. "
+            "facebook/musicgen-small, -medium, -large, -melody)"
+        )
 
 
 def load_clap(
@@ -411,7 +434,13 @@ def _save_clap(out: Path, seed: int) -> None:
     tokenizer = tiny_roberta_tokenizer()
     torch.manual_seed(seed)
     model = ClapModel(tiny_clap_config(len(tokenizer))).eval()
-    processor = ClapProcessor(feature_extractor=ClapFeatureExtractor(), tokenizer=tokenizer)
+    # laion/clap-htsat-unfused's preprocessor_config.json: the class default truncation
+    # "fusion" gives 4-channel mels that an unfused model rejects (the zero-shot pipeline
+    # uses these saved settings as they are)
+    features = ClapFeatureExtractor(
+        truncation="rand_trunc", padding="repeatpad", frequency_min=50, frequency_max=14_000
+    )
+    processor = ClapProcessor(feature_extractor=features, tokenizer=tokenizer)
     model.save_pretrained(out)
     processor.save_pretrained(out)
 

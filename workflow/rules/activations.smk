@@ -1,4 +1,4 @@
-# Teacher-forced activations of every clip: every layer, both sites, float16 shards.
+# Teacher-forced activations of every clip: every layer, both sites, float16 (or float32) shards.
 
 
 rule extract_activations:
@@ -21,6 +21,8 @@ rule extract_activations:
         position=dataset_position,
         text=config["activations"]["text"],
         melody_conditioning=config["activations"]["melody_conditioning"],
+        store_dtype=config["activations"]["store_dtype"],
+        dataset=lambda wildcards: wildcards.dataset,
         batch_size=config["activations"]["batch_size"],
         shard_size=config["activations"]["shard_size"],
     script:

@@ -1,4 +1,4 @@
-"""Record every clip's activations into float16 shards (rule extract_activations)."""
+"""Record every clip's activations into float16/float32 shards (rule extract_activations)."""
 
 from pathlib import Path
 
@@ -15,11 +15,11 @@ with job_log(snakemake.log) as log:
     settings = ExtractSettings(
         model=p.model, sites=tuple(p.sites), position=p.position, text=p.text,
         melody_conditioning=p.melody_conditioning, batch_size=p.batch_size,
-        shard_size=p.shard_size,
+        shard_size=p.shard_size, store_dtype=p.store_dtype,
     )  # fmt: skip
     clips = pd.read_parquet(snakemake.input.clips)
     clips_dir = Path(snakemake.input.clips).with_suffix("")
     index = extract_manifest(mg, clips, Path(snakemake.output.index).parent, settings,
-                             clips_dir=clips_dir)  # fmt: skip
+                             clips_dir=clips_dir, dataset=p.dataset)  # fmt: skip
     write_table(index, snakemake.output.index)
     log.info("recorded %d clips × %s from %s", len(index), ", ".join(p.sites), p.model)
