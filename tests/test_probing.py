@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from musicsteer import tasks
 from musicsteer.probing import (
     ALL_CLASSES,
+    CV_COLUMNS,
     PROBE_COLUMNS,
     balance_binary,
     build_task_vectors,
@@ -143,7 +144,7 @@ def test_probe_accuracy_peaks_at_planted_layer(planted, method):
 
 def test_probe_table_shape_and_columns(planted, planted_table):
     X, _, _ = planted
-    assert list(planted_table.columns) == ["site", "index", "method", "accuracy"]
+    assert list(planted_table.columns) == ["site", "index", "method", *CV_COLUMNS]
     assert len(planted_table) == X.shape[1] * 3
     assert set(planted_table["method"]) == {"dim", "bce", "mse"}
     for method in METHODS:  # same folds and seed as probe_accuracy
@@ -200,9 +201,19 @@ def test_float16_input_gives_the_same_directions(planted):
 # ---------------------------------------------------------------------------
 
 
-def sklearn_direction(X_layer: np.ndarray, y: np.ndarray, method: str, l2: float) -> np.ndarray:
-    """Reference: sklearn on standardised features, weights mapped back to raw space."""
-    scaler = StandardScaler().fit(X_layer)
+def fitted_scaler(A: np.ndarray, scaling: str) -> StandardScaler:
+    """sklearn's z-scores, or (``"global"``) one scale √(tr Σ / d) for every feature."""
+    scaler = StandardScaler().fit(A)
+    if scaling == "global":
+        scaler.scale_ = np.full_like(scaler.scale_, np.sqrt(scaler.var_.mean()))
+    return scaler
+
+
+def sklearn_direction(
+    X_layer: np.ndarray, y: np.ndarray, method: str, l2: float, scaling: str = "feature"
+) -> np.ndarray:
+    """Reference: sklearn on scaled features, weights mapped back to raw space."""
+    scaler = fitted_scaler(X_layer, scaling)
     Z = scaler.transform(X_layer)
     if method == "mse":
         coef = Ridge(alpha=l2 * len(y)).fit(Z, 2.0 * y - 1.0).coef_
@@ -213,21 +224,24 @@ def sklearn_direction(X_layer: np.ndarray, y: np.ndarray, method: str, l2: float
     return w / np.linalg.norm(w)
 
 
+@pytest.mark.parametrize("scaling", ["global", "feature"])
 @pytest.mark.parametrize("method", ["mse", "bce"])
 @pytest.mark.parametrize(("n", "d"), [(150, 12), (40, 64)], ids=["primal", "dual"])
-def test_regression_directions_match_sklearn(method, n, d):
+def test_regression_directions_match_sklearn(method, n, d, scaling):
     rng = np.random.default_rng(5)
     X = rng.standard_normal((n, 2, d)) * rng.uniform(0.1, 20, size=d) + 7.0
     y = np.repeat([0, 1], n // 2)
     X[y == 1] += 0.8 * rng.standard_normal(d)
     for l2 in (1e-2, 1e-1):
-        directions = fit_directions(X, y, method, l2=l2)
+        directions = fit_directions(X, y, method, l2=l2, scaling=scaling)
         for index in range(2):
-            expected = sklearn_direction(X[:, index], y, method, l2)
+            expected = sklearn_direction(X[:, index], y, method, l2, scaling)
             assert cosine(directions[index], expected) > 1 - 1e-5
 
 
-def reference_accuracy(X: np.ndarray, y: np.ndarray, method: str, folds: int, seed: int):
+def reference_accuracy(
+    X: np.ndarray, y: np.ndarray, method: str, folds: int, seed: int, scaling: str = "feature"
+):
     """Per-layer sklearn/numpy loop implementing the documented prediction rules."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     correct = np.zeros(X.shape[1])
@@ -239,7 +253,7 @@ def reference_accuracy(X: np.ndarray, y: np.ndarray, method: str, folds: int, se
                 w = m1 - m0
                 predicted = B @ w > 0.5 * (m1 @ w + m0 @ w)
             else:
-                scaler = StandardScaler().fit(A)
+                scaler = fitted_scaler(A, scaling)
                 ZA, ZB = scaler.transform(A), scaler.transform(B)
                 if method == "mse":
                     ridge = Ridge(alpha=1e-2 * len(train)).fit(ZA, 2.0 * y[train] - 1.0)
@@ -251,12 +265,13 @@ def reference_accuracy(X: np.ndarray, y: np.ndarray, method: str, folds: int, se
     return correct / len(y)
 
 
+@pytest.mark.parametrize("scaling", ["global", "feature"])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize(("n", "d"), [(120, 16), (40, 64)], ids=["primal", "dual"])
-def test_probe_accuracy_matches_per_layer_reference(method, n, d):
+def test_probe_accuracy_matches_per_layer_reference(method, n, d, scaling):
     X, y, _ = planted_data(n=n, n_layers=4, d=d, seed=3)
-    expected = reference_accuracy(X, y, method, folds=4, seed=7)
-    actual = probe_accuracy(X, y, method, folds=4, seed=7)
+    expected = reference_accuracy(X, y, method, folds=4, seed=7, scaling=scaling)
+    actual = probe_accuracy(X, y, method, folds=4, seed=7, l2=1e-2, scaling=scaling)
     # Identical up to a clip sitting exactly on a decision boundary.
     np.testing.assert_allclose(actual, expected, atol=1.5 / len(y))
 
@@ -732,6 +747,14 @@ def probe_rows():
                 "method": "mse",
                 "positive": positive,
                 "accuracy": acc,
+                "accuracy_h0": acc,  # both halves agree: nested = max over layers
+                "accuracy_h1": acc,
+                "n_h0": 10,
+                "n_h1": 10,
+                "n_positive": 30,
+                "n_negative": 30,
+                "folds": 5,
+                "grouped": False,
             }
         )
         for (site, positive), acc in accuracy.items()
@@ -746,13 +769,19 @@ def test_summary_table(probe_rows):
         "method",
         "positive",
         "best_index",
-        "best_accuracy",
+        "max_accuracy",
+        "nested_accuracy",
         "mean_accuracy",
         "n_indices",
+        "n_positive",
+        "n_negative",
+        "folds",
+        "grouped",
     ]
     row = summary.set_index(["site", "positive"])
     assert row.loc[("resid", "a"), "best_index"] == 3
-    assert row.loc[("resid", "a"), "best_accuracy"] == pytest.approx(0.95)
+    assert row.loc[("resid", "a"), "max_accuracy"] == pytest.approx(0.95)
+    assert row.loc[("resid", "a"), "nested_accuracy"] == pytest.approx(0.95)
     assert row.loc[("resid", "a"), "mean_accuracy"] == pytest.approx(0.7875)
     assert row.loc[("resid", "b"), "best_index"] == 1  # tie 1/2 -> earliest
     assert row.loc[("attn", "a"), "best_index"] == 0
@@ -782,6 +811,7 @@ def test_layer_selection_accuracy_rule(probe_rows):
         "positive",
         "layer",
         "accuracy",
+        "nested_accuracy",
         "rule",
         "evidence",
     ]
@@ -789,7 +819,7 @@ def test_layer_selection_accuracy_rule(probe_rows):
     assert chosen["layer"].tolist() == [3, 1]
     assert chosen["accuracy"].tolist() == pytest.approx([0.95, 0.7])
     assert (chosen["rule"] == "accuracy").all()
-    assert "0.950 at index 3" in chosen["evidence"].iloc[0]
+    assert "(max over layers) 0.950 at index 3" in chosen["evidence"].iloc[0]
     assert "next best 0.900 at index 1" in chosen["evidence"].iloc[0]
     capped = layer_selection(probe_rows, "accuracy", site="resid", max_index=2)
     assert capped["layer"].tolist() == [1, 1]

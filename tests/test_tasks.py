@@ -196,6 +196,9 @@ def test_instrument_task_subset_and_classes() -> None:
     assert everyone.label.nunique() == 4
     with pytest.raises(ValueError, match="'Xylophone' is absent"):
         tk.instrument_task(syn_manifest("chords", programs=[40, 73], roots=["C"]), seed=0)
+    every_chord = tk.instrument_task(chords, seed=0)
+    assert every_chord.groupby("label").size().to_dict() == {n: 24 for n in tk.DEFAULT_INSTRUMENTS}
+    assert every_chord.group.nunique() == 8  # 2 roots × 4 qualities
 
 
 def test_syntheory_tasks_deterministic_and_built_together() -> None:
@@ -207,7 +210,11 @@ def test_syntheory_tasks_deterministic_and_built_together() -> None:
     }
     a = tk.syntheory_tasks(manifests, "C", "major", "C", ["Flute", "Violin", "Xylophone"], 0)
     b = tk.syntheory_tasks(pd.concat(manifests.values(), ignore_index=True), seed=0)
-    assert sorted(a) == ["chord_quality_C", "instrument_C_major", "pitch_class", "progression_C"]
+    assert sorted(a) == ["chord_quality_C", "instrument", "pitch_class", "progression_C"]
+    assert sorted(a) == sorted(tk.syntheory_task_names(manifests, "C", "major", "C"))
+    groups = {name: table.groupby("group").label.nunique().max() for name, table in a.items()}
+    assert groups["pitch_class"] == groups["chord_quality_C"] == 1  # an item has one label
+    assert groups["progression_C"] == 19  # in one key the groups are instruments
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name])
         assert a[name].groupby("y").size().nunique() == 1

@@ -9,8 +9,14 @@ quality.
 
 A task table has the columns ``task, kind, clip_id, label, y`` (``y``: 0/1 for binary
 kinds, the class index for ``multilabel``/``multiclass``), plus one-hot ``is_<class>``
-columns for ``multilabel``. Rows keep the manifest's order. The same manifest and seed
-give the same table. Silent clips (manifest column ``silent``) never enter a task.
+columns for ``multilabel``, and ``group`` where clips could leak into each other's
+folds: held-out accuracy keeps each group in one test fold. A genre clip's group is its
+track (``<dataset>/<track>``: the other 10-s clips of the same recording); a SynTheory
+clip's is the item it was rendered from without the instrument (the same note or chord
+on another instrument), or, for progressions in one key, where the label *is* the item,
+the instrument (so test timbres are unseen). Rows keep the manifest's order. The same
+manifest and seed give the same table. Silent clips (manifest column ``silent``) never
+enter a task.
 """
 
 from __future__ import annotations
@@ -50,7 +56,28 @@ def _usable(manifest: pd.DataFrame, column: str = "label") -> pd.DataFrame:
         raise ValueError(f"manifest lacks column(s) {missing}; has {list(manifest.columns)}")
     if "silent" in manifest.columns:
         manifest = manifest.loc[~manifest["silent"].astype(bool)]
+    if "group" not in manifest.columns and "track" in manifest.columns:
+        manifest = manifest.assign(group=_track_groups(manifest))
     return manifest.reset_index(drop=True)
+
+
+def _track_groups(manifest: pd.DataFrame) -> pd.Series:
+    """``<dataset>/<track>``: the clips cut from one recording (track ids are per dataset)."""
+    track = manifest["track"].astype(str)
+    if "dataset" not in manifest.columns:
+        return track
+    return manifest["dataset"].astype(str) + "/" + track
+
+
+def _grouped(rows: pd.DataFrame, prefix: str, columns: Sequence[str]) -> pd.DataFrame:
+    """``rows`` with ``group = <prefix>:<col>:<col>…`` (unchanged if a column is missing)."""
+    if not set(columns) <= set(rows.columns):
+        return rows
+    parts = [rows[c].astype(str) for c in columns]
+    group = parts[0].radd(f"{prefix}:")
+    for part in parts[1:]:
+        group = group + ":" + part
+    return rows.assign(group=group)
 
 
 def _counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
@@ -109,7 +136,7 @@ def _table(
 ) -> pd.DataFrame:
     """A task table of the chosen rows."""
     chosen = frame.iloc[rows]
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "task": task,
             "kind": kind,
@@ -119,6 +146,9 @@ def _table(
         },
         columns=BASE_COLUMNS,
     )
+    if "group" in chosen.columns:
+        table["group"] = chosen["group"].astype(str).to_numpy()
+    return table
 
 
 def _slug(name: object) -> str:
@@ -308,8 +338,11 @@ def _pc_part(value: int | str | None) -> str:
 def pitch_class_task(
     notes_manifest: pd.DataFrame, seed: int, per_class: int | None = None
 ) -> pd.DataFrame:
-    """The 12 pitch classes over all instruments and octaves, equally many of each."""
-    rows = _concept_rows(notes_manifest, "notes")
+    """The 12 pitch classes over all instruments and octaves, equally many of each.
+
+    Grouped by MIDI note: the same note on another instrument shares a test fold.
+    """
+    rows = _grouped(_concept_rows(notes_manifest, "notes"), "note", ["midi_note"])
     return multiclass(rows, PITCH_CLASS_NAMES, seed, per_class, task="pitch_class")
 
 
@@ -320,8 +353,13 @@ def chord_quality_task(
     per_class: int | None = None,
     qualities: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Chord quality (default: all 4) of the chords on ``root`` (None: every root)."""
+    """Chord quality (default: all 4) of the chords on ``root`` (None: every root).
+
+    Grouped by chord (root, quality, inversion): the same chord on another instrument
+    shares a test fold.
+    """
     rows = _with_pc(_concept_rows(chords_manifest, "chords"), "root_pc", root)
+    rows = _grouped(rows, "chord", ["root_pc", "quality", "inversion"])
     task = f"chord_quality_{_pc_part(root)}"
     return multiclass(rows, qualities or QUALITIES, seed, per_class, task=task)
 
@@ -333,9 +371,18 @@ def progression_task(
     seed: int = 0,
     per_class: int | None = None,
 ) -> pd.DataFrame:
-    """Progression (19, or the 10 ionian / 9 aeolian of ``mode``) in one ``key``."""
+    """Progression (19, or the 10 ionian / 9 aeolian of ``mode``) in one ``key``.
+
+    In one key a progression is a single item played by every instrument, so clips are
+    grouped by instrument (the probe is tested on unseen timbres); over every key
+    (``key=None``), by (key, progression).
+    """
     rows = _with_pc(_concept_rows(prog_manifest, "chord_progressions"), "key_pc", key)
     rows = _with_value(rows, "mode", mode)
+    if key is None:
+        rows = _grouped(rows, "progression", ["key_pc", "label"])
+    else:
+        rows = _grouped(rows, "program", ["program"])
     classes = [p for p in PROGRESSION_NAMES if mode is None or p.startswith(f"{mode}:")]
     task = f"progression_{_pc_part(key)}" + (f"_{mode}" if mode else "")
     return multiclass(rows, classes, seed, per_class, task=task)
@@ -352,23 +399,67 @@ def _instrument_names(rows: pd.DataFrame, instruments: Sequence[int | str] | Non
 
 def instrument_task(
     chords_manifest: pd.DataFrame,
-    root: int | str | None = "C",
-    quality: str | None = "major",
+    root: int | str | None = None,
+    quality: str | None = None,
     instruments: Sequence[int | str] | None = DEFAULT_INSTRUMENTS,
     seed: int = 0,
     per_class: int | None = None,
 ) -> pd.DataFrame:
-    """Instrument identity over the chords of one root and quality (label: instrument).
+    """Instrument identity over chords (label: instrument), grouped by (root, quality).
 
-    ``instruments``: GM names or numbers (default flute, violin, xylophone as in the
-    paper's timbre table; None: every instrument in the manifest). At one root and
-    quality each instrument has 3 clips (the inversions).
+    ``root``/``quality`` restrict the chords (default None: every root, quality and
+    inversion, 144 clips per instrument in the full spec; one root and quality leave
+    only its 3 inversions). ``instruments``: GM names or numbers (default flute,
+    violin, xylophone as in the paper's timbre table; None: every instrument in the
+    manifest). All inversions of one chord, on every instrument, share a test fold.
     """
     rows = _with_pc(_concept_rows(chords_manifest, "chords"), "root_pc", root)
     rows = _with_value(rows, "quality", quality)
-    task = f"instrument_{_pc_part(root)}_{_name_part(quality)}"
+    rows = _grouped(rows, "chord", ["root_pc", "quality"])
+    task = instrument_task_name(root, quality)
     names = _instrument_names(rows, instruments)
     return multiclass(rows, names, seed, per_class, column="instrument", task=task)
+
+
+INSTRUMENT_CHORDS = ("all", "task_root")
+
+
+def instrument_task_name(root: int | str | None, quality: str | None) -> str:
+    """``instrument`` over every chord, ``instrument_<root>_<quality>`` at one chord."""
+    if root is None and quality is None:
+        return "instrument"
+    return f"instrument_{_pc_part(root)}_{_name_part(quality)}"
+
+
+def instrument_scope(
+    instrument_chords: str, root: int | str, quality: str
+) -> tuple[int | str | None, str | None]:
+    """The (root, quality) the instrument task is restricted to (None: all)."""
+    if instrument_chords not in INSTRUMENT_CHORDS:
+        raise ValueError(
+            f"instrument_chords must be one of {INSTRUMENT_CHORDS}, got {instrument_chords!r}"
+        )
+    return (None, None) if instrument_chords == "all" else (root, quality)
+
+
+def syntheory_task_names(
+    concepts: Iterable[str],
+    root: int | str = "C",
+    quality: str = "major",
+    key: int | str = "C",
+    instrument_chords: str = "all",
+) -> dict[str, str]:
+    """Task name → concept of the tasks :func:`syntheory_tasks` builds (no data needed)."""
+    concepts = set(concepts)
+    names = {}
+    if "notes" in concepts:
+        names["pitch_class"] = "notes"
+    if "chords" in concepts:
+        names[f"chord_quality_{_pc_part(root)}"] = "chords"
+        names[instrument_task_name(*instrument_scope(instrument_chords, root, quality))] = "chords"
+    if "chord_progressions" in concepts:
+        names[f"progression_{_pc_part(key)}"] = "chord_progressions"
+    return names
 
 
 def syntheory_tasks(
@@ -378,13 +469,15 @@ def syntheory_tasks(
     key: int | str = "C",
     instruments: Sequence[int | str] | None = DEFAULT_INSTRUMENTS,
     seed: int = 0,
+    instrument_chords: str = "all",
 ) -> dict[str, pd.DataFrame]:
     """The SynTheory tasks of the concepts given, by task name.
 
     ``manifests``: one manifest per concept (``{"notes": df, ...}``) or one manifest
     with a ``concept`` column. notes → ``pitch_class``; chords →
-    ``chord_quality_<root>`` and ``instrument_<root>_<quality>``; chord_progressions →
-    ``progression_<key>``.
+    ``chord_quality_<root>`` and the instrument task (``instrument`` over every chord,
+    or ``instrument_<root>_<quality>`` with ``instrument_chords="task_root"``);
+    chord_progressions → ``progression_<key>``. Names as :func:`syntheory_task_names`.
     """
     if isinstance(manifests, pd.DataFrame):
         manifest = manifests
@@ -397,7 +490,8 @@ def syntheory_tasks(
         tasks.append(pitch_class_task(manifest, seed))
     if "chords" in concepts:
         tasks.append(chord_quality_task(manifest, root, seed))
-        tasks.append(instrument_task(manifest, root, quality, instruments, seed))
+        scope = instrument_scope(instrument_chords, root, quality)
+        tasks.append(instrument_task(manifest, *scope, instruments, seed))
     if "chord_progressions" in concepts:
         tasks.append(progression_task(manifest, key, seed=seed))
     return {t["task"].iloc[0]: t for t in tasks}
@@ -444,6 +538,9 @@ __all__: list[str] = [
     "pairwise",
     "pitch_class_task",
     "progression_task",
+    "instrument_scope",
+    "instrument_task_name",
+    "syntheory_task_names",
     "syntheory_tasks",
     "task_index",
     "write_tasks",

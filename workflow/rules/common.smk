@@ -12,6 +12,11 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _PATHS if p))
 from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.models import BUILTIN_MODELS
 from musicsteer.syntheory import subset_for
+from musicsteer.tasks import (
+    instrument_scope,
+    instrument_task_name,
+    syntheory_task_names,
+)
 
 
 def _stop(message):
@@ -100,17 +105,18 @@ GENRE_TASKS = (
     + ["multilabel"]
 )
 _syn = config["syntheory"]
-SYNTHEORY_TASKS = {
-    name: concept
-    for name, concept in (
-        ("pitch_class", "notes"),
-        (f"chord_quality_{_syn['task_root']}", "chords"),
-        (f"instrument_{_syn['task_root']}_{_syn['task_quality']}", "chords"),
-        (f"progression_{_syn['task_key']}", "chord_progressions"),
+SYNTHEORY_TASKS = syntheory_task_names(
+    SYNTHEORY_CONCEPTS,
+    _syn["task_root"],
+    _syn["task_quality"],
+    _syn["task_key"],
+    _syn["instrument_chords"],
+)
+INSTRUMENT_TASK = instrument_task_name(
+    *instrument_scope(
+        _syn["instrument_chords"], _syn["task_root"], _syn["task_quality"]
     )
-    if concept in SYNTHEORY_CONCEPTS
-}
-INSTRUMENT_TASK = f"instrument_{_syn['task_root']}_{_syn['task_quality']}"
+)
 PROBED_TASKS = [t for t in GENRE_TASKS if not t.startswith("pair_")] + list(
     SYNTHEORY_TASKS
 )

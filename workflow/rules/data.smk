@@ -168,6 +168,7 @@ rule syntheory_tasks:
         quality=config["syntheory"]["task_quality"],
         key=config["syntheory"]["task_key"],
         instruments=config["syntheory"]["instruments"],
+        instrument_chords=config["syntheory"]["instrument_chords"],
         seed=config["seed"],
     script:
         "../scripts/syntheory_tasks.py"

@@ -38,6 +38,9 @@ rule probe_pair:
         folds=config["probing"]["folds"],
         layer_rule=config["probing"]["layer_rule"],
         fixed_layer=config["probing"]["fixed_layer"],
+        scaling=config["probing"]["scaling"],
+        l2=config["probing"]["l2"],
+        min_class_clips=config["probing"]["min_class_clips"],
         model=config["models"]["musicgen"],
         seed=config["seed"],
     script:
@@ -64,6 +67,9 @@ rule probe_task:
         folds=config["probing"]["folds"],
         layer_rule=config["probing"]["layer_rule"],
         fixed_layer=config["probing"]["fixed_layer"],
+        scaling=config["probing"]["scaling"],
+        l2=config["probing"]["l2"],
+        min_class_clips=config["probing"]["min_class_clips"],
         model=config["models"]["musicgen"],
         seed=config["seed"],
     script:

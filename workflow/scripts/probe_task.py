@@ -17,7 +17,7 @@ with job_log(snakemake.log) as log:
     task = pd.read_parquet(snakemake.input.task)
     rows = index.reset_index().set_index("clip_id").loc[task.clip_id, "index"].to_numpy()
     acts = {s: load_site(folder, s, index_table=index)[rows] for s in p.sites}
-    probes = probe_task(acts, task, p.methods, p.folds, p.seed)
+    probes = probe_task(acts, task, p.methods, p.folds, p.seed, p.l2, p.scaling, w.task)
     clustering = pd.read_parquet(snakemake.input.clustering)
     n_layers = acts["attn"].shape[1] if "attn" in acts else acts["resid"].shape[1] - 1
     selections, vectors = [], Path(out.vectors)
@@ -25,11 +25,12 @@ with job_log(snakemake.log) as log:
     for site in p.sites:
         for method in p.methods:
             chosen = layer_selection(probes, p.layer_rule, site, method, p.fixed_layer,
-                                     n_layers - 1, clustering[clustering.site == site])  # fmt: skip
+                                     n_layers - 1, clustering[clustering.site == site],
+                                     p.min_class_clips, w.task)  # fmt: skip
             selections.append(chosen)
             layers = dict(zip(chosen.positive, chosen.layer, strict=True))
             for vec in build_task_vectors(acts, task, method, site, layers, w.task, p.model,
-                                          probes, p.seed):  # fmt: skip
+                                          probes, p.seed, p.l2, p.scaling):  # fmt: skip
                 name = re.sub(r"[^A-Za-z0-9_-]+", "-", vec.positive)
                 vec.save(vectors / f"{site}_{method}_{name}.npz")
     selection = pd.concat(selections, ignore_index=True)

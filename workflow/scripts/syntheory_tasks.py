@@ -12,6 +12,8 @@ with job_log(snakemake.log) as log:
     manifests = {
         c: pd.read_parquet(f) for c, f in zip(p.concepts, snakemake.input.manifests, strict=True)
     }
-    tasks = syntheory_tasks(manifests, p.root, p.quality, p.key, p.instruments, p.seed)
+    tasks = syntheory_tasks(
+        manifests, p.root, p.quality, p.key, p.instruments, p.seed, p.instrument_chords
+    )
     paths = write_tasks(tasks, Path(snakemake.output.index).parent)
     log.info("%d SynTheory task sets: %s", len(paths), ", ".join(sorted(tasks)))
