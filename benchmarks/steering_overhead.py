@@ -1,6 +1,6 @@
 """Cost of steering during generation, relative to unsteered generation.
 
-Steered (``SteeringVector.apply``, a random unit direction, α = 8) and unsteered
+Steered (``SteeringVector.apply``, a random unit direction, absolute α = 8) and unsteered
 ``steering.generate`` run in one process, alternating pair by pair (and which of the
 two runs first alternates too), after one warm-up of each. A configuration's overhead
 is the median of the per-pair ratios steered / unsteered. One line per configuration;
@@ -109,7 +109,7 @@ def hook_time(
     def stop(*_: object) -> None:
         spent.append(time.perf_counter() - stamp["t"])
 
-    with vector.apply(mg.model, ALPHA, layers=layers):
+    with vector.apply(mg.model, ALPHA, layers=layers, alpha_scale="absolute"):
         handles = [getattr(m, register)(start, prepend=True) for m in modules]
         handles += [getattr(m, register)(stop) for m in modules]
         try:
@@ -136,7 +136,7 @@ def measure(
 
     def steered() -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
-        with vector.apply(mg.model, ALPHA, layers=layers):
+        with vector.apply(mg.model, ALPHA, layers=layers, alpha_scale="absolute"):
             steering.generate(mg, prompts, args.max_new_tokens, seed=0)
         return time.perf_counter() - t0, time.process_time() - c0
 

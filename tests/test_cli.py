@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicsteer import __version__, audio, models, steering
+from musicsteer import __version__, audio, cli, models, steering
 from musicsteer.cli import main, new_tokens, output_paths, parse_layers
-from musicsteer.evaluation import ClapScorer
+from musicsteer.evaluation import ZERO_SHOT_TEMPLATE, ClapScorer
 from musicsteer.vectors import SteeringVector
 
 STEPS = 20  # decoder steps per test generation
@@ -33,12 +33,17 @@ def melody_model(models_dir: Path) -> models.MusicGen:
     return models.load_musicgen("tiny-musicgen-melody", models_dir)
 
 
-def make_vector(mg: models.MusicGen, path: Path, d: int | None = None, seed: int = 0) -> Path:
-    """A random resid vector sized for ``mg`` (or of width ``d``), saved to ``path``."""
+def make_vector(
+    mg: models.MusicGen, path: Path, d: int | None = None, seed: int = 0, norms: bool = True
+) -> Path:
+    """A random resid vector sized for ``mg`` (or of width ``d``), saved to ``path``; with
+    ``norms``, mean activation norms 8, 12, 16, ... per layer index (α = 0.5 → 4, 6, 8...)."""
     n_layers = mg.model.decoder.config.num_hidden_layers
     width = d or mg.model.decoder.config.hidden_size
     dirs = np.random.default_rng(seed).standard_normal((n_layers + 1, width))
-    return SteeringVector(directions=dirs, layer=1, site="resid", model=mg.name).save(path)
+    mean_norm = [8.0 + 4 * i for i in range(n_layers + 1)] if norms else []
+    return SteeringVector(directions=dirs, layer=1, site="resid", model=mg.name,
+                          mean_norm=mean_norm).save(path)  # fmt: skip
 
 
 def gen_args(models_dir: Path, out: Path, *extra: str, model: str = "tiny-musicgen") -> list[str]:
@@ -102,28 +107,50 @@ def test_generate_unsteered_equals_steering_generate(plain, models_dir, tmp_path
 @pytest.mark.parametrize(
     "options, apply_kw",
     [
-        ([], {}),
-        (["--layers", "0,2", "--cfg", "cond"], {"layers": [0, 2], "cfg": "cond"}),
-        (["--site", "attn", "--layers", "all", "--greedy"], {"site": "attn", "layers": "all"}),
+        (["--alpha", "0.5"], {}),
+        (["--alpha", "0.5", "--layers", "0,2", "--cfg", "cond"], {"layers": [0, 2], "cfg": "cond"}),
+        (["--alpha", "8", "--site", "attn", "--layers", "all", "--greedy", "--alpha-scale",
+          "absolute"], {"site": "attn", "layers": "all", "alpha_scale": "absolute"}),
+        (["--alpha", "2", "--alpha-scale", "projection"], {"alpha_scale": "projection"}),
     ],
-    ids=["best", "layers-cond", "attn-all-greedy"],
-)
+    ids=["best", "layers-cond", "attn-all-greedy-absolute", "projection"],
+)  # fmt: skip
 def test_generate_steered_equals_vector_apply(
     plain, models_dir, tmp_path, options, apply_kw
 ):  # fmt: skip
     vec_path = make_vector(plain, tmp_path / "v.npz")
+    if "projection" in options:  # mean projections of 2, 3, 4, ...
+        vector = SteeringVector.load(vec_path)
+        vector.mean_projection = [2.0 + i for i in range(vector.directions.shape[0])]
+        vector.save(vec_path)
     steered, original = tmp_path / "steered.wav", tmp_path / "original.wav"
     argv = gen_args(models_dir, steered, "--prompt", PROMPTS[0], "--vector", str(vec_path),
-                    "--alpha", "8", "--original", str(original), *options)  # fmt: skip
+                    "--original", str(original), *options)  # fmt: skip
     assert main(argv) == 0
     kw = {"seed": 3, "do_sample": "--greedy" not in options}
     vector = SteeringVector.load(vec_path)
-    with vector.apply(plain.model, 8.0, **apply_kw):
+    with vector.apply(plain.model, float(options[1]), **apply_kw):
         want_steered = steering.generate(plain, PROMPTS[:1], STEPS, **kw)
     want_original = steering.generate(plain, PROMPTS[:1], STEPS, **kw)
     assert_same([steered], want_steered)
     assert_same([original], want_original)
     assert not np.allclose(read(steered), read(original), atol=1e-3)  # steering did something
+
+
+def test_sampling_options_reach_generate(plain, models_dir, tmp_path, capsys):
+    top1, nucleus = tmp_path / "top1.wav", tmp_path / "nucleus.wav"
+    assert main(gen_args(models_dir, top1, "--prompt", "folk", "--top-k", "1")) == 0
+    assert_same([top1], steering.generate(plain, ["folk"], STEPS, seed=3, do_sample=False))
+    argv = gen_args(models_dir, nucleus, "--prompt", "folk", "--top-k", "0", "--top-p", "0.8",
+                    "--temperature", "2")  # fmt: skip
+    assert main(argv) == 0
+    want = steering.generate(plain, ["folk"], STEPS, seed=3, top_k=0, top_p=0.8, temperature=2)
+    assert_same([nucleus], want)
+    assert not np.allclose(want, steering.generate(plain, ["folk"], STEPS, seed=3), atol=1e-3)
+    assert main(["generate", "--help"]) == 0
+    usage = capsys.readouterr().out
+    assert all(f"--{o}" in usage for o in ("alpha-scale", "top-k", "top-p", "temperature"))
+    assert "--relative" not in usage
 
 
 def test_alpha_zero_equals_original_and_seconds_set_length(plain, models_dir, tmp_path, capsys):
@@ -147,13 +174,16 @@ def test_melody_audio_conditions_melody_models_only(melody_model, models_dir, tm
     tune = tmp_path / "tune.wav"
     sf.write(tune, 0.3 * np.sin(2 * np.pi * 220 * t * (1 + t)), 44_100)
     out = tmp_path / "m.wav"
-    argv = gen_args(models_dir, out, "--prompt", "jazz", "--melody", str(tune),
+    # greedy: the random tiny model's near-flat distributions over 2048 codes hide the
+    # melody's small logit shifts from top-250 sampling (it changes 0 of 160 codes)
+    argv = gen_args(models_dir, out, "--prompt", "jazz", "--melody", str(tune), "--greedy",
                     model="tiny-musicgen-melody")  # fmt: skip
     assert main(argv) == 0
     melody = audio.load(tune, melody_model.sample_rate)
-    with_melody = steering.generate(melody_model, ["jazz"], STEPS, seed=3, melody=melody)
+    kw = {"seed": 3, "do_sample": False}
+    with_melody = steering.generate(melody_model, ["jazz"], STEPS, melody=melody, **kw)
     assert_same([out], with_melody)
-    assert not np.allclose(with_melody, steering.generate(melody_model, ["jazz"], STEPS, seed=3))
+    assert not np.allclose(with_melody, steering.generate(melody_model, ["jazz"], STEPS, **kw))
     capsys.readouterr()
     assert (
         main(gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--melody", str(tune))) == 2
@@ -192,6 +222,10 @@ def test_score_json_equals_clap_scorer(models_dir, tmp_path, capsys, template):
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_score_template_default_is_the_tables():
+    assert cli.ZERO_SHOT_TEMPLATE == ZERO_SHOT_TEMPLATE
+
+
 def test_score_table_and_builtin_built_on_demand(models_dir, tmp_path, capsys):
     paths, labels = _clips(tmp_path), ["rock", "pop"]
     fresh = tmp_path / "models"  # tiny-clap is not there yet: the CLI builds it
@@ -201,7 +235,7 @@ def test_score_table_and_builtin_built_on_demand(models_dir, tmp_path, capsys):
     assert (fresh / "tiny-clap" / "config.json").is_file()
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == ["file", *labels]
-    want = _probabilities(models_dir, paths, labels, "{} music")  # same seed, same weights
+    want = _probabilities(models_dir, paths, labels, ZERO_SHOT_TEMPLATE)  # same seed, weights
     for row, path, probs in zip(rows, paths, want, strict=True):
         name, *cells = row.split()
         assert name == str(path) and all(len(c.split(".")[1]) == 4 for c in cells)
@@ -212,6 +246,7 @@ def test_score_table_and_builtin_built_on_demand(models_dir, tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
     wrong_d = make_vector(plain, tmp_path / "d32.npz", d=32)
     good = make_vector(plain, tmp_path / "v.npz")
+    bare = make_vector(plain, tmp_path / "bare.npz", norms=False)  # fitted before mean_norm
     (tmp_path / "junk.npz").write_bytes(b"not a vector")
     (tmp_path / "junk.wav").write_bytes(b"RIFF....")
     out = tmp_path / "o.wav"
@@ -228,6 +263,18 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
             models_dir, out, "--prompt", "a", "--vector", str(good), "--layers", "1,9"
         ),
         "is a clap model": gen_args(models_dir, out, "--prompt", "a", model="tiny-clap"),
+        "--cfg cond steers only the conditional half": gen_args(
+            models_dir, out, "--prompt", "a", "--cfg", "cond", "--guidance-scale", "1"
+        ),
+        "lacks at layer 1: refit the vector": gen_args(
+            models_dir, out, "--prompt", "a", "--vector", str(bare)
+        ),
+        "--relative was replaced by --alpha-scale projection": gen_args(
+            models_dir, out, "--prompt", "a", "--vector", str(good), "--relative"
+        ),
+        "--top-k must be": gen_args(models_dir, out, "--prompt", "a", "--top-k", "-1"),
+        "--top-p must be": gen_args(models_dir, out, "--prompt", "a", "--top-p", "1.5"),
+        "--temperature must be": gen_args(models_dir, out, "--prompt", "a", "--temperature", "0"),
         "does not exist": gen_args(models_dir, out, "--prompt", "a", model="./no/such/model"),
         "junk.wav: unreadable": ["score", str(tmp_path / "junk.wav"), "--labels", "a", "b",
                                  "--model", "tiny-clap", "--models-dir", str(models_dir)],
@@ -251,10 +298,10 @@ def test_console_script(plain, models_dir, tmp_path):
     vec_path = make_vector(plain, tmp_path / "v.npz", seed=1)
     steered, original = tmp_path / "s.wav", tmp_path / "o.wav"
     done = _script(*gen_args(models_dir, steered, *prompt_args(PROMPTS), "--vector",
-                             str(vec_path), "--alpha", "6", "--original", str(original)))  # fmt: skip
+                             str(vec_path), "--alpha", "0.5", "--original", str(original)))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("wrote ") == 4 and "Traceback" not in done.stderr
-    with SteeringVector.load(vec_path).apply(plain.model, 6.0):
+    with SteeringVector.load(vec_path).apply(plain.model, 0.5):
         want = steering.generate(plain, PROMPTS, STEPS, seed=3)
     assert_same(output_paths(steered, 2), want)
     assert_same(output_paths(original, 2), steering.generate(plain, PROMPTS, STEPS, seed=3))

@@ -1,7 +1,7 @@
 """The ``musicsteer`` command: generate (optionally steered) audio, score audio with CLAP.
 
     musicsteer generate --model tiny-musicgen --prompt "rock music" --out rock.wav \\
-        [--vector v.npz --alpha 8 --site resid --layers best --original plain.wav]
+        [--vector v.npz --alpha 0.2 --site resid --layers best --original plain.wav]
     musicsteer score rock.wav plain.wav --labels rock pop [--json]
     musicsteer --version
 
@@ -11,6 +11,11 @@ output path gets the prompt's index before its suffix: ``--out a.wav`` writes ``
 ``a_1.wav``, ... (one prompt writes ``a.wav`` itself). Bad input (missing files, a vector
 that does not fit the model, bad ``--layers``) ends with one line on stderr and exit
 status 2.
+
+``--alpha`` is by default a fraction of the mean activation norm the vector recorded at
+each steered layer (``--alpha-scale norm``: 0.2 rotates a typical activation by about
+11°); ``--alpha-scale absolute`` takes it as it is. Sampling follows audiocraft's
+defaults: ``--top-k 250``, ``--top-p 0`` (off), ``--temperature 1``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from musicsteer import __version__
+
+ZERO_SHOT_TEMPLATE = "This is a sound of {}."  # the zero-shot pipeline's, as the tables
 
 if TYPE_CHECKING:  # torch and transformers load only when a command needs them
     from musicsteer.models import MusicGen
@@ -75,13 +82,24 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="WAV to write (_<i> per prompt if >1)")
     p.add_argument("--original", type=Path, help="also write the unsteered audio here")
     p.add_argument("--vector", type=Path, help="steering vector .npz (none: plain generation)")
-    p.add_argument("--alpha", type=float, default=8.0, help="steering strength (%(default)s)")
+    p.add_argument(
+        "--alpha", type=float, default=0.2,
+        help="steering strength in units of --alpha-scale (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--alpha-scale", choices=("norm", "absolute", "projection"), default="norm",
+        help="alpha's unit: the mean activation norm of the vector's layer, 1, or the mean "
+        "projection (%(default)s)",
+    )  # fmt: skip
     p.add_argument("--site", choices=("resid", "attn"), help="default: the vector's site")
     p.add_argument(
         "--layers", default="best", help="best (the vector's layer), all, 3 or 2,5 (%(default)s)"
     )
-    p.add_argument("--cfg", choices=("both", "cond"), default="both", help="CFG rows to steer")
-    p.add_argument("--relative", action="store_true", help="alpha in units of mean projection")
+    p.add_argument(
+        "--cfg", choices=("both", "cond"), default="both",
+        help="CFG halves to steer (cond needs --guidance-scale above 1; %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--relative", action="store_true", help=argparse.SUPPRESS)  # removed
     p.add_argument(
         "--no-skip-prefix", dest="skip_prefix", action="store_false",
         help="steer MusicGen-Melody's conditioning prefix too",
@@ -93,6 +111,17 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (%(default)s)")
     p.add_argument("--guidance-scale", type=float, default=3.0, help="CFG scale (%(default)s)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
+    p.add_argument(
+        "--top-k", type=int, default=250, help="sample among the k likeliest codes; 0 = all "
+        "(%(default)s, as audiocraft)",
+    )  # fmt: skip
+    p.add_argument(
+        "--top-p", type=float, default=0.0,
+        help="nucleus sampling: keep codes holding this much probability; 0 = off (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="sampling temperature (%(default)s)"
+    )
     p.add_argument(
         "--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
         help="weights dtype (%(default)s)",
@@ -108,7 +137,8 @@ def _add_score(p: argparse.ArgumentParser) -> None:
     """Arguments of ``musicsteer score``."""
     p.add_argument("files", nargs="+", type=Path, help="audio files to score")
     p.add_argument("--labels", nargs="+", required=True, help="candidate labels, used as given")
-    p.add_argument("--template", default="{} music", help="text for a label (%(default)r)")
+    # evaluation.ZERO_SHOT_TEMPLATE (not imported: it would load torch at start-up)
+    p.add_argument("--template", default=ZERO_SHOT_TEMPLATE, help="text for a label (%(default)r)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     _add_common(p, "laion/clap-htsat-unfused")
     p.set_defaults(func=run_score)
@@ -236,6 +266,7 @@ def run_generate(args: argparse.Namespace) -> int:
     """``musicsteer generate``: write steered (and optionally original) WAVs."""
     from musicsteer import steering
 
+    check_generate_options(args)
     layers = parse_layers(args.layers)
     vector = load_vector(args.vector) if args.vector is not None else None
     if args.melody is not None and not args.melody.is_file():
@@ -247,7 +278,8 @@ def run_generate(args: argparse.Namespace) -> int:
     def run() -> np.ndarray:
         return steering.generate(
             mg, args.prompt, steps, args.seed, args.guidance_scale,
-            do_sample=not args.greedy, melody=melody,
+            do_sample=not args.greedy, melody=melody, top_k=args.top_k, top_p=args.top_p,
+            temperature=args.temperature,
         )  # fmt: skip
 
     with steering_context(vector, mg, args, layers):
@@ -258,6 +290,24 @@ def run_generate(args: argparse.Namespace) -> int:
     for base, batch in outputs:
         _write_all(base, batch, mg.sample_rate, args.subtype)
     return 0
+
+
+def check_generate_options(args: argparse.Namespace) -> None:
+    """Options that contradict each other or are out of range, before any model loads."""
+    from musicsteer.steering import check_sampling
+
+    if args.relative:
+        raise ValueError("--relative was replaced by --alpha-scale projection")
+    if args.cfg == "cond" and args.guidance_scale <= 1:
+        raise ValueError(
+            f"--cfg cond steers only the conditional half of classifier-free guidance, but "
+            f"--guidance-scale {args.guidance_scale:g} turns guidance off: use --cfg both or "
+            "a --guidance-scale above 1"
+        )
+    try:
+        check_sampling(args.top_k, args.top_p, args.temperature)
+    except ValueError as err:
+        raise ValueError(f"--{str(err).replace('_', '-')}") from None
 
 
 def load_melody(path: Path, mg: MusicGen, name: str) -> np.ndarray:
@@ -281,7 +331,7 @@ def steering_context(
             )
     return vector.apply(
         mg.model, args.alpha, site=args.site, layers=layers, cfg=args.cfg,
-        skip_prefix=args.skip_prefix, relative=args.relative,
+        skip_prefix=args.skip_prefix, alpha_scale=args.alpha_scale,
     )  # fmt: skip
 
 

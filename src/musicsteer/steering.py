@@ -8,6 +8,12 @@ so its norm is kept. ``site="resid"`` hooks the input of decoder layer ``l``
 (a forward pre-hook); ``site="attn"`` hooks the output of ``layers[l].self_attn``
 before it is added to the residual stream. Hooks live only inside the ``with``
 block and are removed in ``finally``; the model itself is never modified.
+
+α of :func:`steer` is absolute. A saved :class:`SteeringVector` is applied with α in
+units chosen by ``alpha_scale`` (:data:`ALPHA_SCALES`): by default ``"norm"``, the
+mean ``‖h‖`` of the vector's training activations at that site and layer, so that
+α = a rotates a typical ``h`` (orthogonal to the direction) by about ``atan(a)`` at
+every layer and site, although activation norms differ up to 10× between them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
@@ -26,18 +33,30 @@ from musicsteer.models import MusicGen, decoder_layers, inner_decoder
 from musicsteer.vectors import SITES, SteeringVector
 
 __all__ = [
+    "ALPHA_SCALES",
     "Setting",
     "SteeringVector",
+    "alpha_unit",
     "apply_vector",
     "check_fits",
+    "check_sampling",
     "generate",
     "generate_originals",
     "generate_steered",
+    "generation_settings",
     "norm_preserving_add",
     "resolve_layers",
     "steer",
 ]
 CFG_MODES = ("both", "cond")
+ALPHA_SCALES = ("norm", "absolute", "projection")
+# projection mode refuses layers where |mean projection| < this × mean ‖h‖ (α would explode)
+MIN_PROJECTION_RATIO = 1e-3
+# sampling defaults of audiocraft (transformers' own top_k default is 50)
+TOP_K, TOP_P, TEMPERATURE = 250, 0.0, 1.0
+
+# models inside a ``steer(..., cfg="cond")`` block (a count: blocks may nest)
+_COND_ONLY: WeakKeyDictionary[torch.nn.Module, int] = WeakKeyDictionary()
 
 
 def norm_preserving_add(
@@ -114,7 +133,8 @@ def steer(
             exactly as it is.
         site: ``"resid"`` (input of the layer) or ``"attn"`` (self-attention output).
         cfg: ``"both"`` CFG halves, or ``"cond"``: only the conditional first half of
-            the batch (use with ``guidance_scale > 1``).
+            the batch. It needs ``guidance_scale > 1`` (without guidance the batch is
+            not doubled): :func:`generate` refuses to run inside such a block otherwise.
         skip_prefix: leave MusicGen-Melody's conditioning prefix untouched.
     """
     if site not in SITES:
@@ -127,11 +147,10 @@ def steer(
     _check_layers(unit, len(layers), d)
     alphas = {k: float(alpha[k] if isinstance(alpha, Mapping) else alpha) for k in unit}
     unit = {k: v for k, v in unit.items() if alphas[k] != 0}
-    if not unit:  # α = 0: exactly the unsteered model, not a rounding of it
-        yield
-        return
-    span = AudioSpan() if skip_prefix else None
+    span = AudioSpan() if skip_prefix and unit else None
     handles = []
+    if cfg == "cond":
+        _COND_ONLY[model] = _COND_ONLY.get(model, 0) + 1
     try:
         if span is not None:
             handles.append(
@@ -145,10 +164,14 @@ def steer(
                 )
             else:
                 handles.append(layers[layer].self_attn.register_forward_hook(_attn_hook(fn)))
-        yield
+        yield  # with α = 0 no hook at all: exactly the unsteered model, not a rounding of it
     finally:
         for handle in handles:
             handle.remove()
+        if cfg == "cond":
+            _COND_ONLY[model] -= 1
+            if not _COND_ONLY[model]:
+                del _COND_ONLY[model]
 
 
 def _unit(vec: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -198,12 +221,16 @@ def apply_vector(
     layers: str | int | Sequence[int] | None = None,
     cfg: str = "both",
     skip_prefix: bool = True,
-    relative: bool = False,
+    alpha_scale: str = "norm",
 ) -> Iterator[None]:
     """Steer with a saved :class:`SteeringVector` (see :func:`steer`).
 
-    ``relative=True`` measures α in units of the mean projection of the training
-    activations onto the direction, layer by layer (the paper searched α around it).
+    At each chosen layer the hook's α is ``alpha × alpha_unit(vector, layer,
+    alpha_scale)``: with ``"norm"`` (default) α is a fraction of the mean ``‖h‖`` of
+    the vector's training activations there (0.1 rotates a typical ``h`` by about
+    6°, at any layer and site); ``"absolute"`` takes α as it is; ``"projection"``
+    measures it in units of the mean projection of those activations onto the
+    direction (what the paper searched α around).
     """
     check_fits(vector, model)
     chosen = resolve_layers(vector, layers)
@@ -212,9 +239,12 @@ def apply_vector(
         raise ValueError(
             f"layers {outside} are outside the vector's indices 0..{vector.directions.shape[0] - 1}"
         )
-    alphas = dict.fromkeys(chosen, float(alpha))
-    if relative:
-        alphas = {i: alpha * relative_scale(vector, i) for i in chosen}
+    if alpha_scale != "absolute" and site is not None and site != vector.site:
+        raise ValueError(
+            f"alpha_scale {alpha_scale!r} uses the {vector.site} statistics stored with the "
+            f"vector; steering it at site {site!r} needs alpha_scale='absolute'"
+        )
+    alphas = {i: float(alpha) * alpha_unit(vector, i, alpha_scale) for i in chosen}
     with steer(model, {i: vector.directions[i] for i in chosen}, alphas,
                site or vector.site, cfg, skip_prefix):  # fmt: skip
         yield
@@ -235,14 +265,42 @@ def check_fits(vector: SteeringVector, model: torch.nn.Module) -> None:
         )
 
 
-def relative_scale(vector: SteeringVector, layer: int) -> float:
-    """|mean projection| of the vector's training activations at ``layer``."""
+def alpha_unit(vector: SteeringVector, layer: int, alpha_scale: str = "norm") -> float:
+    """What α = 1 means at ``layer``: 1 (``"absolute"``), the mean ``‖h‖`` (``"norm"``)
+    or the |mean projection| (``"projection"``) of the vector's training activations.
+
+    Raises a ``ValueError`` that names the layer where the unit is missing, zero or
+    (projection) below :data:`MIN_PROJECTION_RATIO` × the mean norm, where it would
+    turn a small α into a huge one.
+    """
+    if alpha_scale not in ALPHA_SCALES:
+        raise ValueError(f"alpha_scale must be one of {ALPHA_SCALES}, got {alpha_scale!r}")
+    if alpha_scale == "absolute":
+        return 1.0
+    if len(vector.mean_norm) <= layer:
+        raise ValueError(
+            f"alpha_scale {alpha_scale!r} needs the mean activation norm stored with the "
+            f"vector (mean_norm), which {vector.model or 'this vector'}'s file lacks at layer "
+            f"{layer}: refit the vector (rerun probing) or use alpha_scale='absolute'"
+        )
+    norm = float(vector.mean_norm[layer])
+    if not np.isfinite(norm) or norm <= 0:
+        raise ValueError(f"alpha_scale {alpha_scale!r}: mean norm at layer {layer} is {norm}")
+    if alpha_scale == "norm":
+        return norm
     if len(vector.mean_projection) <= layer:
-        raise ValueError("relative alpha needs mean_projection stored with the vector")
-    scale = abs(float(vector.mean_projection[layer]))
-    if not np.isfinite(scale) or scale == 0:
-        raise ValueError(f"relative alpha: mean projection at layer {layer} is {scale}")
-    return scale
+        raise ValueError(
+            "alpha_scale 'projection' needs mean_projection stored with the vector; "
+            "refit the vector or use alpha_scale 'norm'"
+        )
+    projection = abs(float(vector.mean_projection[layer]))
+    if not (np.isfinite(projection) and projection >= MIN_PROJECTION_RATIO * norm):
+        raise ValueError(
+            f"alpha_scale 'projection' is unstable at layer {layer}: |mean projection| "
+            f"{projection:.3g} is below {MIN_PROJECTION_RATIO:g} × the mean norm {norm:.3g} "
+            "(α would be divided by almost zero); use alpha_scale 'norm'"
+        )
+    return projection
 
 
 # ---------------------------------------------------------------------- generation
@@ -258,15 +316,31 @@ def generate(
     do_sample: bool = True,
     melody: np.ndarray | None = None,
     return_codes: bool = False,
+    top_k: int = TOP_K,
+    top_p: float | None = TOP_P,
+    temperature: float = TEMPERATURE,
 ) -> np.ndarray | tuple[np.ndarray, torch.Tensor]:
     """Generate audio ``[B, samples]`` (float32, ``mg.sample_rate``) for text prompts.
 
     ``melody`` (32-kHz mono) conditions MusicGen-Melody through its chroma. With
     ``return_codes`` the decoder's input tokens of every step are returned too
     (``[B * K (* 2 with CFG), steps]``): equal codes mean equal generations.
+    Sampling keeps the ``top_k`` most likely codes (audiocraft's 250; 0 = all) and,
+    with ``0 < top_p < 1``, the smallest set of them holding ``top_p`` of the
+    probability; ``temperature`` divides the logits first. Greedy decoding
+    (``do_sample=False``) ignores all three. Refuses ``guidance_scale <= 1`` inside a
+    ``steer(..., cfg="cond")`` block: without guidance there is no unconditional half.
     """
     from musicsteer.models import melody_chroma
 
+    check_sampling(top_k, top_p, temperature)
+    if guidance_scale <= 1 and _COND_ONLY.get(mg.model):
+        raise ValueError(
+            f"cfg='cond' steers only the conditional half of a classifier-free-guidance "
+            f"batch, but guidance_scale={guidance_scale:g} turns guidance off (the batch is "
+            "not doubled, so half the prompts would be steered): use cfg='both' or "
+            "guidance_scale > 1"
+        )
     if melody is not None and not mg.is_melody:
         raise ValueError(f"{mg.name} is not MusicGen-Melody: it cannot take a melody")
     inputs = mg.tokenizer(list(prompts), return_tensors="pt", padding=True).to(mg.device)
@@ -280,15 +354,27 @@ def generate(
         lambda _m, a, k: steps.append((k.get("input_ids", a[0] if a else None))[:, -1:].clone()),
         with_kwargs=True,
     ) if return_codes else None  # fmt: skip
+    sampling = {"top_k": int(top_k), "top_p": float(top_p) if top_p else 1.0,
+                "temperature": float(temperature)} if do_sample else {}  # fmt: skip
     torch.manual_seed(seed)
     try:
         audio = mg.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                  guidance_scale=guidance_scale)  # fmt: skip
+                                  guidance_scale=guidance_scale, **sampling)  # fmt: skip
     finally:
         if hook is not None:
             hook.remove()
     waves = audio[:, 0].float().cpu().numpy()
     return (waves, torch.cat(steps, dim=1)) if return_codes else waves
+
+
+def check_sampling(top_k: int, top_p: float | None, temperature: float) -> None:
+    """Raise a ``ValueError`` naming the sampling parameter that is out of range."""
+    if isinstance(top_k, bool) or int(top_k) != top_k or top_k < 0:
+        raise ValueError(f"top_k must be a whole number >= 0 (0 = no limit), got {top_k!r}")
+    if top_p is not None and not 0 <= top_p <= 1:
+        raise ValueError(f"top_p must be in [0, 1] (0 = off), got {top_p!r}")
+    if not temperature > 0 or not np.isfinite(temperature):
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
 
 
 @dataclass(frozen=True)
@@ -319,6 +405,19 @@ def _write_batch(
     return rows
 
 
+def generation_settings(
+    max_new_tokens: int,
+    guidance_scale: float,
+    top_k: int = TOP_K,
+    top_p: float | None = TOP_P,
+    temperature: float = TEMPERATURE,
+) -> dict[str, int | float]:
+    """The generation settings a samples table records, one column each."""
+    return {"max_new_tokens": int(max_new_tokens), "guidance_scale": float(guidance_scale),
+            "top_k": int(top_k), "top_p": float(top_p or 0.0),
+            "temperature": float(temperature)}  # fmt: skip
+
+
 def generate_originals(
     mg: MusicGen,
     prompts: pd.DataFrame,
@@ -327,17 +426,25 @@ def generate_originals(
     max_new_tokens: int,
     guidance_scale: float = 3.0,
     melody: np.ndarray | None = None,
+    top_k: int = TOP_K,
+    top_p: float | None = TOP_P,
+    temperature: float = TEMPERATURE,
 ) -> pd.DataFrame:
     """Unsteered WAVs for every prompt × seed (``prompts``: ``prompt_id, prompt``).
 
     Each seed generates all prompts as one batch; a steered sample made with the same
-    prompts, seed and batch by :func:`generate_steered` differs only by the steering.
+    prompts, seed, batch and settings by :func:`generate_steered` differs only by the
+    steering. The table records the settings (:func:`generation_settings`).
     """
+    check_sampling(top_k, top_p, temperature)
+    sampling = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
+    made_with = generation_settings(max_new_tokens, guidance_scale, **sampling)
     rows = []
     for seed in map(int, seeds):
         waves = generate(mg, prompts.prompt.tolist(), max_new_tokens, seed, guidance_scale,
-                         melody=melody)  # fmt: skip
-        rows += _write_batch(mg, waves, prompts, seed, Path(out_dir), "original")
+                         melody=melody, **sampling)  # fmt: skip
+        for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), "original"):
+            rows.append({**row, **made_with})
     table = pd.DataFrame(rows)
     table["kind"] = "original"
     return table
@@ -353,28 +460,49 @@ def generate_steered(
     max_new_tokens: int,
     guidance_scale: float = 3.0,
     cfg: str = "both",
-    relative: bool = False,
+    alpha_scale: str = "norm",
     melody: np.ndarray | None = None,
     skip_prefix: bool = True,
     progress: Callable[[Iterable], Iterable] = iter,
+    top_k: int = TOP_K,
+    top_p: float | None = TOP_P,
+    temperature: float = TEMPERATURE,
 ) -> pd.DataFrame:
     """Steered WAVs for every setting × prompt × seed.
 
-    ``vectors`` maps ``(target, site, method)`` to the vector a setting uses. Every
-    WAV is named by all choices (:meth:`Setting.stem`, prompt, seed) and shares
-    prompt, seed and batch with the original of :func:`generate_originals`.
+    ``vectors`` maps ``(target, site, method)`` to the vector a setting uses; α is in
+    units of ``alpha_scale`` (see :func:`apply_vector`). Every WAV is named by all
+    choices (:meth:`Setting.stem`, prompt, seed) and shares prompt, seed and batch
+    with the original of :func:`generate_originals`. The table records the generation
+    settings and ``alpha_scale``, ``cfg``, ``skip_prefix``.
     """
+    check_sampling(top_k, top_p, temperature)
+    if alpha_scale not in ALPHA_SCALES:
+        raise ValueError(f"alpha_scale must be one of {ALPHA_SCALES}, got {alpha_scale!r}")
+    if cfg == "cond" and guidance_scale <= 1:
+        raise ValueError(
+            f"cfg='cond' needs classifier-free guidance, but guidance_scale={guidance_scale:g} "
+            "turns it off: use cfg='both' or guidance_scale > 1"
+        )
+    for setting in settings:  # a unit missing at any layer fails now, not hours later
+        vector = vectors[(setting.target, setting.site, setting.method)]
+        for layer in resolve_layers(vector, setting.layers):
+            alpha_unit(vector, layer, alpha_scale)
+    sampling = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
+    made_with = {**generation_settings(max_new_tokens, guidance_scale, **sampling),
+                 "alpha_scale": alpha_scale, "cfg": cfg, "skip_prefix": bool(skip_prefix)}  # fmt: skip
     rows = []
     for setting in progress(settings):
         vector = vectors[(setting.target, setting.site, setting.method)]
         chosen = resolve_layers(vector, setting.layers)
         for seed in map(int, seeds):
             with apply_vector(vector, mg.model, setting.alpha, setting.site, chosen, cfg,
-                              skip_prefix, relative):  # fmt: skip
+                              skip_prefix, alpha_scale):  # fmt: skip
                 waves = generate(mg, prompts.prompt.tolist(), max_new_tokens, seed,
-                                 guidance_scale, melody=melody)  # fmt: skip
+                                 guidance_scale, melody=melody, **sampling)  # fmt: skip
             for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), setting.stem()):
-                rows.append({**row, **asdict(setting), "layer": ",".join(map(str, chosen))})
+                rows.append({**row, **asdict(setting), "layer": ",".join(map(str, chosen)),
+                             **made_with})  # fmt: skip
     table = pd.DataFrame(rows)
     table["kind"] = "steered"
     return table

@@ -2,7 +2,7 @@
 
 A :class:`SteeringVector` holds one unit direction per probed layer index of one
 site, plus the metadata needed to apply it (which layer was chosen, the model it
-came from, the mean projection of the activations onto it, ...).
+came from, the mean norm of the activations and their mean projection onto it, ...).
 
 Layer indexing (the same everywhere in musicsteer):
 
@@ -47,7 +47,10 @@ class SteeringVector:
         negative: the class (or ``"rest"``) it points away from.
         model: identifier of the model whose activations were used.
         mean_projection: per index, mean of ``x · v`` over the training activations
-            (the scale for relative α).
+            (the scale of ``alpha_scale="projection"``).
+        mean_norm: per index, mean of ``‖x‖`` over the training activations (the
+            scale of the default ``alpha_scale="norm"``); empty in files written before
+            it was stored.
         accuracy: per index, held-out probe accuracy (NaN where not measured).
         extra: free-form metadata.
     """
@@ -61,6 +64,7 @@ class SteeringVector:
     negative: str = ""
     model: str = ""
     mean_projection: list[float] = field(default_factory=list)
+    mean_norm: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
@@ -90,18 +94,19 @@ class SteeringVector:
         layers: str | int | Sequence[int] | None = None,
         cfg: str = "both",
         skip_prefix: bool = True,
-        relative: bool = False,
+        alpha_scale: str = "norm",
     ) -> AbstractContextManager[None]:
         """Steer ``model`` with this vector inside a ``with`` block (hooks removed after).
 
         ``site`` defaults to the site the vector was fitted on; ``layers`` is ``None`` /
-        ``"best"`` (the chosen layer), ``"all"``, an index or a list of indices. With
-        ``relative=True``, α is in units of the mean projection recorded at each layer.
-        See :func:`musicsteer.steering.apply_vector`.
+        ``"best"`` (the chosen layer), ``"all"``, an index or a list of indices.
+        ``alpha_scale``: ``"norm"`` (default) measures α in units of the mean ``‖h‖``
+        recorded at each layer, ``"absolute"`` takes it as it is, ``"projection"`` in
+        units of the mean projection. See :func:`musicsteer.steering.apply_vector`.
         """
         from musicsteer.steering import apply_vector  # steering imports this module
 
-        return apply_vector(self, model, alpha, site, layers, cfg, skip_prefix, relative)
+        return apply_vector(self, model, alpha, site, layers, cfg, skip_prefix, alpha_scale)
 
     def save(self, path: str | Path) -> Path:
         """Write the vector as ``.npz`` (arrays + a JSON metadata string)."""

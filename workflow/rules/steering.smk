@@ -21,6 +21,9 @@ rule generate_originals:
         seeds=STEER["seeds"],
         max_new_tokens=STEER["max_new_tokens"],
         guidance_scale=STEER["guidance_scale"],
+        top_k=STEER["top_k"],
+        top_p=STEER["top_p"],
+        temperature=STEER["temperature"],
     script:
         "../scripts/generate_originals.py"
 
@@ -44,12 +47,15 @@ rule steer_pair:
         device=config["device"],
         dtype=config["dtype"],
         grid=STEER_GRID,
-        relative=STEER["relative_alpha"],
+        alpha_scale=STEER["alpha_scale"],
         cfg=STEER["cfg"],
         skip_prefix=STEER["skip_prefix"],
         seeds=STEER["seeds"],
         max_new_tokens=STEER["max_new_tokens"],
         guidance_scale=STEER["guidance_scale"],
+        top_k=STEER["top_k"],
+        top_p=STEER["top_p"],
+        temperature=STEER["temperature"],
     script:
         "../scripts/steer_pair.py"
 
@@ -90,11 +96,14 @@ rule instrument_generate:
         instruments=config["syntheory"]["instruments"],
         prompts=TRANSFER["prompts"],
         grid=STEER_GRID,
-        relative=STEER["relative_alpha"],
+        alpha_scale=STEER["alpha_scale"],
         cfg=STEER["cfg"],
         skip_prefix=STEER["skip_prefix"],
         seeds=STEER["seeds"],
         max_new_tokens=STEER["max_new_tokens"],
         guidance_scale=STEER["guidance_scale"],
+        top_k=STEER["top_k"],
+        top_p=STEER["top_p"],
+        temperature=STEER["temperature"],
     script:
         "../scripts/instrument_generate.py"

@@ -13,7 +13,7 @@ with job_log(snakemake.log) as log:
     prompts = genre_prompts(snakemake.input.prompts, w.source)
     samples = generate_originals(
         mg, prompts, p.seeds, Path(snakemake.output.samples).parent, p.max_new_tokens,
-        p.guidance_scale,
+        p.guidance_scale, top_k=p.top_k, top_p=p.top_p, temperature=p.temperature,
     )  # fmt: skip
     samples["source"] = w.source
     write_table(samples, snakemake.output.samples)
