@@ -73,7 +73,7 @@ def _demo_config() -> dict:
 def test_config_defaults_and_errors_name_the_key():
     schema = "workflow/schemas/config.schema.yaml"
     cfg = config.validate_config({}, schema)
-    assert cfg["steering"]["alphas"] == [2.0, 4.0, 8.0, 16.0]
+    assert cfg["steering"]["alphas"] == [0.05, 0.1, 0.2, 0.3, 0.5]
     assert cfg["steering"]["sites"] == cfg["activations"]["sites"] == ["resid", "attn"]
     assert cfg["steering"]["methods"] == cfg["probing"]["methods"]
     with pytest.raises(config.ConfigError, match=r"steering\.alphas\.0"):
@@ -129,7 +129,7 @@ def test_clap_probabilities_match_the_model_forward(models_dir):
     waves = [_tone(3.0, 220.0, 32_000), _tone(12.0, 440.0, 32_000)]
     probs = scorer.probabilities(waves, 32_000, ["rock", "pop", "folk"])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0)
-    texts = processor.tokenizer([f"{g} music" for g in ["rock", "pop", "folk"]],
+    texts = processor.tokenizer([f"This is a sound of {g}." for g in ["rock", "pop", "folk"]],
                                 return_tensors="pt", padding=True)  # fmt: skip
     feats = processor.feature_extractor(
         [scorer._prepare(w, 32_000) for w in waves], sampling_rate=48_000,

@@ -1,9 +1,10 @@
 """Zero-shot CLAP scoring of original vs steered audio, α selection, the paper's tables.
 
 Zero-shot probabilities are the softmax of ``logits_per_audio`` over the candidate
-labels (what the ``zero-shot-audio-classification`` pipeline computes). Audio is
-resampled to CLAP's 48 kHz and cut to its first 10 s, so CLAP's random cropping
-never fires and scores are reproducible.
+labels, each put into the pipeline's hypothesis template: what the
+``zero-shot-audio-classification`` pipeline the paper used computes (the tests check
+it to 1e-5). Audio is resampled to CLAP's 48 kHz and cut to its first 10 s, so CLAP's
+random cropping never fires and scores are reproducible.
 
 Statistics: the unit of evidence is one (prompt, seed) generation. Means come with
 95 % percentile-bootstrap intervals over those units; gains are paired (the steered
@@ -11,6 +12,11 @@ sample minus the original with the same prompt and seed). *Preservation* is the
 cosine between the CLAP audio embeddings of a steered sample and its original: 1
 means CLAP hears the same music, genre *fusion* means the target score rises while
 preservation and the source score stay high.
+
+No selection on the reported numbers: the tables pick α on the samples of the
+*selection seeds* only and report means and intervals on the other seeds (a
+:class:`SeedSplit`); picking and reporting on the same samples would inflate the
+reported gain (the winner's curse).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from musicsteer import audio
 from musicsteer.models import CLAP_SAMPLE_RATE
 
 CLAP_SECONDS = 10.0
+# the zero-shot-audio-classification pipeline's default hypothesis_template
+ZERO_SHOT_TEMPLATE = "This is a sound of {}."
 FUSION_COLUMNS = ["Track", "Genre 1", "Genre 1 Score", "Genre 2", "Genre 2 Score"]
 
 
@@ -35,7 +43,7 @@ class ClapScorer:
 
     model: torch.nn.Module
     processor: object
-    template: str = "{} music"
+    template: str = ZERO_SHOT_TEMPLATE
 
     @property
     def device(self) -> torch.device:
@@ -230,6 +238,85 @@ def reference_stats(
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------- seed split
+
+GENERATED = ("original", "steered")  # the kinds that carry a generation seed
+
+
+@dataclass(frozen=True)
+class SeedSplit:
+    """Which generation seeds pick α (``select``) and which the tables report (``report``).
+
+    ``held_out`` is False when no selection seeds were given: then both are every
+    seed, as before, and the reported scores at the chosen α are biased upwards.
+    """
+
+    select: tuple[int, ...]
+    report: tuple[int, ...]
+    held_out: bool
+
+    def columns(self) -> dict[str, str]:
+        """The table columns ``select_seeds`` and ``report_seeds`` (``"1,2"``)."""
+        return {"select_seeds": _seed_text(self.select), "report_seeds": _seed_text(self.report)}
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    return ",".join(str(s) for s in seeds)
+
+
+def split_seeds(
+    scores: pd.DataFrame, select_seeds: Sequence[int] | None
+) -> tuple[SeedSplit, pd.DataFrame, pd.DataFrame]:
+    """``(split, select_scores, report_scores)``: the rows α is chosen on and the rows the
+    table reports. Reference audio without a seed (the melody input) goes to both.
+
+    ``select_seeds`` empty or None: both are ``scores`` (select and report on every seed).
+    Raises ``ValueError`` if a selection seed was not generated or no seed is left over.
+    """
+    generated = scores[scores.kind.isin(GENERATED)].seed.dropna()
+    present = tuple(sorted({int(s) for s in generated}))
+    chosen = tuple(sorted({int(s) for s in select_seeds or ()}))
+    if not chosen:
+        return SeedSplit(present, present, held_out=False), scores, scores
+    missing = sorted(set(chosen) - set(present))
+    if missing:
+        raise ValueError(f"selection seeds {missing} were not generated (seeds: {list(present)})")
+    report = tuple(s for s in present if s not in chosen)
+    if not report:
+        raise ValueError(
+            f"every generated seed {list(present)} is a selection seed: none is left to report on"
+        )
+    in_select = scores.seed.isin(chosen)
+    select_rows, report_rows = scores[in_select | scores.seed.isna()], scores[~in_select]
+    return SeedSplit(chosen, report, held_out=True), select_rows, report_rows
+
+
+def seeds_note(table: pd.DataFrame) -> str:
+    """The line under a markdown table: which seeds chose α, which seeds the scores are on."""
+    if not {"select_seeds", "report_seeds", "n"} <= set(table.columns) or table.empty:
+        return ""
+    rows = table[table.kind.isin(GENERATED)] if "kind" in table else table
+    lines = []
+    for (select, report), group in rows.groupby(["select_seeds", "report_seeds"], sort=False):
+        low, high = int(group.n.min()), int(group.n.max())
+        n = f"n = {low}" if low == high else f"n = {low}–{high}"
+        if str(select) != str(report):
+            lines.append(f"α chosen on {_listed(select)}; scores on {_listed(report)} "
+                         f"({n} prompt × seed generations per row).")  # fmt: skip
+        else:
+            lines.append(f"α chosen and scores reported on the same {_listed(report)} "
+                         f"({n} prompt × seed generations per row): no held-out seeds "
+                         "(evaluation.select_seeds is empty), so the scores at the chosen α "
+                         "are biased upwards.")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _listed(seeds: object) -> str:
+    """``"1,2"`` → ``"seeds 1, 2"``; ``"1"`` → ``"seed 1"``."""
+    text = str(seeds)
+    return ("seeds " if "," in text else "seed ") + text.replace(",", ", ")
+
+
 # ------------------------------------------------------------------- α selection
 
 ALPHA_RULES = ("max_gain", "max_alpha", "fixed")
@@ -385,7 +472,12 @@ def fusion_markdown(table: pd.DataFrame) -> str:
         cells = [f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}")
                  for i in (1, 2)]  # fmt: skip
         lines.append(f"| {r['Track']} | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines) + "\n"
+    return _with_note(lines, table)
+
+
+def _with_note(lines: list[str], table: pd.DataFrame) -> str:
+    note = seeds_note(table)
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
 
 
 def _ci(row: Mapping[str, object], prefix: str) -> str:
@@ -439,54 +531,78 @@ def instrument_markdown(table: pd.DataFrame, instruments: Sequence[str]) -> str:
     for r in table.to_dict("records"):
         cells = [f"{r[f'{i} Score']:.4f}" for i in instruments]
         lines.append(f"| {r['Track']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return _with_note(lines, table)
 
 
 # ------------------------------------------------------------- the paper's tables
 
 
+def split_sweeps(
+    scores: pd.DataFrame, select_seeds: Sequence[int] | None, n_boot: int = 2000, seed: int = 0
+) -> tuple[SeedSplit, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(split, select_sweep, report_scores, report_sweep)``: :func:`sweep_table` of the
+    selection seeds (to pick α on) and of the report seeds (to print)."""
+    split, select, report = split_seeds(scores, select_seeds)
+    select_sweep = sweep_table(select, n_boot, seed=seed)
+    report_sweep = sweep_table(report, n_boot, seed=seed) if split.held_out else select_sweep
+    return split, select_sweep, report, report_sweep
+
+
 def genre_fusion(
     scores: Mapping[tuple[str, str], pd.DataFrame],
-    sweeps: Mapping[tuple[str, str], pd.DataFrame],
     headline: Mapping[str, str],
     rule: AlphaRule,
     display: Mapping[str, str],
+    select_seeds: Sequence[int] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(table, long, selection)`` for (source, target) pairs in the given order.
 
     ``table`` is the paper's layout at the headline site/method/layers with α chosen
-    by ``rule``; ``long`` is every pair's sweep; ``selection`` the α of every setting.
+    by ``rule`` on the ``select_seeds`` samples and scores over the other seeds (None or
+    empty: every seed does both); ``long`` is every pair's sweep over the report
+    seeds; ``selection`` the α of every setting and the seeds it was chosen on.
     """
     rows, longs, selections = [], [], []
-    for (source, target), sweep in sweeps.items():
-        selection = selection_table(sweep, rule, source)
+    for (source, target), pair_scores in scores.items():
+        split, chosen_on, report, sweep = split_sweeps(pair_scores, select_seeds, n_boot, seed)
+        selection = selection_table(chosen_on, rule, source).assign(
+            select_seeds=split.columns()["select_seeds"]
+        )
         choice = _headline_choice(selection, headline, f"{source} → {target}")
-        rows += fusion_rows(scores[(source, target)], sweep, choice, source, display, n_boot, seed)
-        longs.append(sweep.assign(source=source))
+        rows += [row | split.columns()
+                 for row in fusion_rows(report, sweep, choice, source, display, n_boot, seed)]  # fmt: skip
+        longs.append(sweep.assign(source=source, report_seeds=split.columns()["report_seeds"]))
         selections.append(selection)
     long = pd.concat(longs, ignore_index=True)
-    return pd.DataFrame(rows), long[["source", *SWEEP_COLUMNS]], pd.concat(selections)
+    return (pd.DataFrame(rows), long[["source", *SWEEP_COLUMNS, "report_seeds"]],
+            pd.concat(selections, ignore_index=True))  # fmt: skip
 
 
 def instrument_transfer(
     scores: pd.DataFrame,
-    sweep: pd.DataFrame,
     headline: Mapping[str, str],
     rule: AlphaRule,
+    select_seeds: Sequence[int] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(table, selection)``: the paper's instrument-transfer rows at the headline."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(table, long, selection)``: the paper's instrument-transfer rows at the headline,
+    α chosen on the ``select_seeds`` samples and scores over the other seeds (None or
+    empty: every seed does both); ``long`` is the sweep over the report seeds."""
     instruments = list(dict.fromkeys(scores[scores.label_set == "all"].label))
-    selection = selection_table(sweep, rule, None, label_set="all")
+    split, chosen_on, report, sweep = split_sweeps(scores, select_seeds, n_boot, seed)
+    selection = selection_table(chosen_on, rule, None, label_set="all").assign(
+        select_seeds=split.columns()["select_seeds"]
+    )
     choices = pd.DataFrame(
         [_headline_choice(selection[selection.target == t], headline, t) for t in instruments
          if t in set(selection.target)]
     )  # fmt: skip
-    table = pd.DataFrame(instrument_rows(scores, sweep, choices, instruments, n_boot, seed))
-    return table, selection
+    rows = instrument_rows(report, sweep, choices, instruments, n_boot, seed)
+    table = pd.DataFrame([row | split.columns() for row in rows])
+    return table, sweep.assign(report_seeds=split.columns()["report_seeds"]), selection
 
 
 def _headline_choice(selection: pd.DataFrame, headline: Mapping[str, str], what: str) -> dict:

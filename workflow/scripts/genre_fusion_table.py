@@ -1,4 +1,4 @@
-"""The paper's genre-fusion table from every pair's sweep (rule genre_fusion_table)."""
+"""The paper's genre-fusion table from every pair's scores (rule genre_fusion_table)."""
 
 from pathlib import Path
 
@@ -12,9 +12,8 @@ p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
     pairs = [tuple(pair) for pair in p.pairs]
     scores = {pair: pd.read_parquet(path) for pair, path in zip(pairs, inp.scores, strict=True)}
-    sweeps = {pair: pd.read_parquet(path) for pair, path in zip(pairs, inp.sweeps, strict=True)}
-    table, long, selection = genre_fusion(scores, sweeps, p.headline, AlphaRule(**p.rule),
-                                          p.display, p.n_boot, p.seed)  # fmt: skip
+    table, long, selection = genre_fusion(scores, p.headline, AlphaRule(**p.rule), p.display,
+                                          p.select_seeds, p.n_boot, p.seed)  # fmt: skip
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")
     Path(out.markdown).write_text(fusion_markdown(table))

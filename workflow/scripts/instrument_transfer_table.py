@@ -10,13 +10,13 @@ from musicsteer.logs import job_log
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
-    scores, sweep = pd.read_parquet(inp.scores), pd.read_parquet(inp.sweep)
-    table, selection = instrument_transfer(scores, sweep, p.headline, AlphaRule(**p.rule),
-                                           p.n_boot, p.seed)  # fmt: skip
+    scores = pd.read_parquet(inp.scores)
+    table, long, selection = instrument_transfer(scores, p.headline, AlphaRule(**p.rule),
+                                                 p.select_seeds, p.n_boot, p.seed)  # fmt: skip
     instruments = [c.removesuffix(" Score") for c in table.columns if c.endswith(" Score")]
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")
     Path(out.markdown).write_text(instrument_markdown(table, instruments))
-    write_table(sweep, out.long)
+    write_table(long, out.long)
     selection.to_csv(out.selection, sep="\t", index=False)
     log.info("instrument transfer table:\n%s", instrument_markdown(table, instruments))
