@@ -57,16 +57,12 @@ def test_demo_wrote_every_stage(demo_run):
     for fig in figures:
         assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000
         assert (work / f"results/figures/{fig}.pdf").exists()
-    selection = pd.read_csv(
-        work / "results/probing/tasks/instrument_C_major/selection.tsv", sep="\t"
-    )
+    selection = pd.read_csv(work / "results/probing/tasks/instrument/selection.tsv", sep="\t")
     assert set(selection.positive) == {"Flute", "Violin", "Xylophone"}
-    vectors = sorted(
-        p.name for p in (work / "results/vectors/tasks/instrument_C_major").glob("*.npz")
-    )
+    vectors = sorted(p.name for p in (work / "results/vectors/tasks/instrument").glob("*.npz"))
     assert len(vectors) == 3 * 3 * 2 and "resid_mse_Flute.npz" in vectors
     notes = pd.read_parquet(work / "results/data/syntheory/notes/manifest.parquet")
-    assert len(notes) == 4 * 12 and set(notes.program) == {0, 13, 40, 73}
+    assert len(notes) == 4 * 12 * 2 and set(notes.program) == {0, 13, 40, 73}
     assert (work / "results/tasks/syntheory/index.tsv").exists()
     pair = pd.read_parquet(work / "results/tasks/genres/pair_rock_to_pop.parquet")
     assert pair.groupby("label").size().to_dict() == {"pop": 12, "rock": 12}
@@ -78,11 +74,11 @@ def test_demo_steering_grid_and_long_results(demo_run):
     work, _ = demo_run
     originals = pd.read_parquet(work / "results/steering/originals/rock/samples.parquet")
     steered = pd.read_parquet(work / "results/steering/rock_to_pop/samples.parquet")
-    assert len(originals) == 3  # 3 rock prompts × 1 seed
-    # 2 sites × 3 methods × 2 layer choices × 2 α × 3 prompts × 1 seed
-    assert len(steered) == 2 * 3 * 2 * 2 * 3 and set(steered.alpha) == {4.0, 16.0}
+    assert len(originals) == 3 * 2  # 3 rock prompts × 2 seeds
+    # 2 sites × 3 methods × 2 layer choices × 2 α × 3 prompts × 2 seeds
+    assert len(steered) == 2 * 3 * 2 * 2 * 3 * 2 and set(steered.alpha) == {0.1, 0.4}
     assert all((work / p).exists() for p in [*originals.path, *steered.path])
-    assert steered.path.str.contains("pop_attn_bce_all_a16_p02_s0.wav").any()
+    assert steered.path.str.contains("pop_attn_bce_all_a0.4_p02_s0.wav").any()
     long = pd.read_parquet(work / "results/tables/genre_fusion_long.parquet")
     assert {"source", "target", "site", "method", "layer", "alpha", "n", "mean", "ci_low",
             "ci_high", "metric"} <= set(long.columns)  # fmt: skip

@@ -65,6 +65,10 @@ def _resolve_defaults(config: dict) -> None:
     if steering["methods"] is None:
         steering["methods"] = list(config["probing"]["methods"])
     steering["layers"] = [str(x) for x in steering["layers"]]
+    evaluation = config["evaluation"]
+    if evaluation["select_seeds"] is None:  # the first seed picks α, the rest report
+        seeds = steering["seeds"]
+        evaluation["select_seeds"] = seeds[:1] if len(seeds) > 1 else []
 
 
 def _check_consistency(config: dict) -> None:
@@ -83,12 +87,26 @@ def _check_consistency(config: dict) -> None:
     if not any(config["data"][s] for s in ("gtzan", "fma", "music_genres")):
         problems.append("  data: set at least one of data.gtzan, data.fma, data.music_genres")
     problems += _steering_problems(config) + _instrument_problems(config)
+    problems += _evaluation_problems(config)
+    problems += _melody_conditioning_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
 
 
+def _melody_conditioning_problems(config: dict) -> list[str]:
+    """Chroma conditioning on a tonal SynTheory concept hands its label to the probe."""
+    from musicsteer.activations import melody_conditioning_problem
+
+    syntheory = config["syntheory"]
+    concepts = syntheory["concepts"] if syntheory["source"] != "none" else []
+    mode = config["activations"]["melody_conditioning"]
+    found = (melody_conditioning_problem(c, mode) for c in concepts)
+    return [f"  {problem}" for problem in found if problem]
+
+
 def _steering_problems(config: dict) -> list[str]:
     steering, evaluation = config["steering"], config["evaluation"]
+    max_norm_alpha = 2.0  # 2 × mean ‖h‖ turns a typical h by 63°; more is a stale absolute α
     problems = [
         f"  steering.{key}: {value!r} is not in {where}"
         for key, values, where in (
@@ -106,6 +124,56 @@ def _steering_problems(config: dict) -> list[str]:
         problems.append(
             f"  evaluation.alpha: {evaluation['alpha']!r} must be one of steering.alphas "
             "when evaluation.alpha_rule is 'fixed'"
+        )
+    if "relative_alpha" in steering:
+        problems.append(
+            "  steering.relative_alpha: replaced by steering.alpha_scale (norm, the default: "
+            "alpha in units of the mean activation norm; projection: what relative_alpha: "
+            "true did; absolute: what false did)"
+        )
+    if steering["cfg"] == "cond" and steering["guidance_scale"] <= 1:
+        problems.append(
+            f"  steering.cfg: 'cond' steers only the conditional half of classifier-free "
+            f"guidance, but steering.guidance_scale {steering['guidance_scale']:g} turns "
+            "guidance off (half the prompts would be steered); use cfg both or a "
+            "guidance_scale above 1"
+        )
+    too_big = [a for a in steering["alphas"] if a > max_norm_alpha]
+    if steering["alpha_scale"] == "norm" and too_big:
+        problems.append(
+            f"  steering.alphas: {too_big} exceed {max_norm_alpha:g} × the mean activation "
+            "norm (steering.alpha_scale 'norm'; 0.5 already overwhelms the prompt): use "
+            "fractions such as [0.05, 0.1, 0.2, 0.3, 0.5], or steering.alpha_scale: absolute "
+            "for absolute strengths"
+        )
+    return problems
+
+
+def _evaluation_problems(config: dict) -> list[str]:
+    """The CLAP template places the label; the α-selection seeds leave seeds to report on."""
+    evaluation, seeds = config["evaluation"], config["steering"]["seeds"]
+    problems = []
+    template = evaluation["template"]
+    try:
+        places_label = template.format("\0") != template.format("")
+    except (IndexError, KeyError, ValueError):
+        places_label = False
+    if not places_label:
+        problems.append(
+            f"  evaluation.template: {template!r} must contain one {{}} where the label goes"
+        )
+    select = evaluation["select_seeds"] or []
+    unknown = [s for s in select if s not in seeds]
+    if unknown:
+        problems.append(
+            f"  evaluation.select_seeds: {unknown} not in steering.seeds {seeds}; α is chosen on "
+            "the samples of these seeds"
+        )
+    elif select and set(select) == set(seeds):
+        problems.append(
+            f"  evaluation.select_seeds: {select} is every seed of steering.seeds, so none is "
+            "left to report on; add seeds to steering.seeds, or set it to [] to choose α and "
+            "report on the same samples (biased)"
         )
     return problems
 
