@@ -57,6 +57,17 @@ def test_pooling_ignores_melody_prefix(tiny):
     assert prefix == (236 if tiny.is_melody else 0)  # 235 chroma frames + one text token
     expected = hidden[2][:, prefix:].mean(1)
     assert torch.allclose(rec.stacked("resid")[:, 2], expected, atol=1e-6)
+    # the unit of α: each clip's mean per-position norm, above the norm of the mean
+    token_norm = hidden[2][:, prefix:].norm(dim=-1).mean(1)
+    assert torch.allclose(rec.stacked_norms("resid")[:, 2], token_norm, rtol=1e-5)
+    assert (token_norm > expected.norm(dim=-1) * 1.01).all()
+
+
+def test_last_token_norms_are_the_norms_of_the_pooled_token(tiny):
+    rec, _, _ = _forward(tiny, _clips(2))
+    for site in ("resid", "attn"):
+        pooled = rec.stacked(site).norm(dim=-1)
+        assert torch.allclose(rec.stacked_norms(site), pooled, rtol=1e-6)
 
 
 def test_delay_pattern_matches_the_library(tiny):
@@ -123,6 +134,8 @@ def test_extract_shards_resume_and_read_one_layer(tiny, tmp_path):
     direct = act.record(tiny, waves)["resid"]
     np.testing.assert_allclose(full, direct, rtol=2**-10 + 1e-4, atol=1e-5)
     np.testing.assert_array_equal(act.load_site(out, "resid", 2, index), full[:, 2])
+    norms = act.load_token_norms(out, "resid", index)  # last token: ‖pooled‖, unrounded
+    np.testing.assert_allclose(norms, np.linalg.norm(same, axis=-1), rtol=1e-5)
     # a killed job: one shard lost, another half-written → rerun restores identical bytes
     shards = sorted((out / "shards").glob("*.npy"))
     before = {p.name: p.read_bytes() for p in shards}

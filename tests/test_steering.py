@@ -315,6 +315,12 @@ def test_build_vector_stores_the_mean_norm_of_each_index(tmp_path):
     with np.errstate(over="ignore"):  # float16 would have overflowed
         assert np.isinf(np.linalg.norm(X[:, 2], axis=-1)).any()
     assert SteeringVector.load(vec.save(tmp_path / "v.npz")).mean_norm == vec.mean_norm
+    # with recorded per-position norms (mean-pooled activations), those are the unit
+    token_norms = rng.uniform(1.0, 2.0, size=(40, 3))
+    pooled = build_vector(X, y, "dim", "resid", 1, "t", "a", "b", "m", token_norms=token_norms)
+    np.testing.assert_allclose(pooled.mean_norm, token_norms.mean(0), rtol=1e-12)
+    with pytest.raises(ValueError, match="do not match"):
+        build_vector(X, y, "dim", "resid", 1, "t", "a", "b", "m", token_norms=token_norms[1:])
 
 
 @pytest.fixture(scope="module")

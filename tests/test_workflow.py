@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from tests.conftest import snakemake
 
+from musicsteer.activations import load_token_norms
+
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
@@ -61,6 +63,10 @@ def test_demo_wrote_every_stage(demo_run):
     assert set(selection.positive) == {"Flute", "Violin", "Xylophone"}
     vectors = sorted(p.name for p in (work / "results/vectors/tasks/instrument").glob("*.npz"))
     assert len(vectors) == 3 * 3 * 2 and "resid_mse_Flute.npz" in vectors
+    # α's unit for mean-pooled SynTheory vectors: per-position norms, recorded and used
+    chords = work / "results/activations/syntheory_chords"
+    assert load_token_norms(chords, "resid") is not None
+    assert "no token norms" not in (work / "logs/probe_task/instrument.log").read_text()
     notes = pd.read_parquet(work / "results/data/syntheory/notes/manifest.parquet")
     assert len(notes) == 4 * 12 * 2 and set(notes.program) == {0, 13, 40, 73}
     assert (work / "results/tasks/syntheory/index.tsv").exists()

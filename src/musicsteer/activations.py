@@ -82,20 +82,37 @@ def pool(hidden: torch.Tensor, n_audio: int, position: str) -> torch.Tensor:
 
 @dataclass
 class Recorder:
-    """Pooled activations captured by :func:`capture`: ``site → index → [B, d]``."""
+    """Pooled activations captured by :func:`capture`: ``site → index → [B, d]``.
+
+    ``token_norms`` keeps, per clip, the mean norm of the pooled positions' own
+    activations (``[B]`` per site and index): the per-position scale that steering
+    acts on. For mean pooling it exceeds the norm of the pooled vector, which averages
+    directions out; for the last token the two are equal.
+    """
 
     position: str
     span: AudioSpan = field(default_factory=AudioSpan)
     store: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
+    token_norms: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
 
     def put(self, site: str, index: int, hidden: torch.Tensor) -> None:
-        """Pool and keep one capture (float32, detached)."""
+        """Pool and keep one capture (float32, detached), and its mean token norm."""
         pooled = pool(hidden, self.span.n_audio, self.position)
         self.store.setdefault(site, {})[index] = pooled.detach().float()
+        if self.position == "mean":  # for the last token they are ‖pooled‖ (stacked_norms)
+            tokens = hidden[:, -self.span.n_audio :].detach().float()
+            self.token_norms.setdefault(site, {})[index] = tokens.norm(dim=-1).mean(1)
 
     def stacked(self, site: str) -> torch.Tensor:
         """``[B, n_indices, d]`` for one site, indices in order."""
         entries = self.store[site]
+        return torch.stack([entries[i] for i in sorted(entries)], dim=1)
+
+    def stacked_norms(self, site: str) -> torch.Tensor:
+        """``[B, n_indices]`` mean token norms for one site, indices in order."""
+        if self.position != "mean":
+            return self.stacked(site).norm(dim=-1)
+        entries = self.token_norms[site]
         return torch.stack([entries[i] for i in sorted(entries)], dim=1)
 
 
@@ -274,6 +291,20 @@ def record(
     (the clip's own chroma), ignored for plain MusicGen. ``layers`` selects indices
     (see :func:`capture`), returned in increasing order.
     """
+    rec = _record(mg, waves, sites, position, text, melody_conditioning, layers)
+    return {site: rec.stacked(site).cpu().numpy() for site in sites}
+
+
+def _record(
+    mg: MusicGen,
+    waves: np.ndarray | torch.Tensor,
+    sites: Sequence[str],
+    position: str,
+    text: str,
+    melody_conditioning: str,
+    layers: str | Sequence[int] = "all",
+) -> Recorder:
+    """The :class:`Recorder` of one teacher-forced pass (see :func:`record`)."""
     if melody_conditioning not in ("null", "chroma"):
         raise ValueError(
             f"melody_conditioning must be 'null' or 'chroma', not {melody_conditioning!r}"
@@ -285,7 +316,7 @@ def record(
     inputs = conditioning_inputs(mg, wave.shape[0], text, chroma_src)
     with capture(mg.model, sites, position, layers) as rec:
         mg.model(**inputs, decoder_input_ids=delayed_inputs(codes), use_cache=False)
-    return {site: rec.stacked(site).cpu().numpy() for site in sites}
+    return rec
 
 
 # ------------------------------------------------------------------------ storage
@@ -356,8 +387,11 @@ def to_store_dtype(
 
 
 def shard_path(folder: Path, site: str, shard: int, fingerprint: str) -> Path:
-    """Where one site's shard lives."""
+    """Where one site's shard lives (``<site>_norm``: its mean token norms)."""
     return folder / "shards" / f"{site}-{shard:05d}-{fingerprint}.npy"
+
+
+NORM_SUFFIX = "_norm"  # shards of mean token norms [clips, n_indices] float32, per site
 
 
 def extract_manifest(
@@ -394,12 +428,14 @@ def extract_manifest(
         part = manifest.iloc[start : start + settings.shard_size]
         fp = settings.fingerprint(part["clip_id"].tolist())
         paths = {s: shard_path(out, s, shard, fp) for s in settings.sites}
-        if not all(p.exists() for p in paths.values()):
-            arrays = _record_shard(mg, part, settings, clips_dir)
+        norm_paths = {s: shard_path(out, s + NORM_SUFFIX, shard, fp) for s in settings.sites}
+        if not all(p.exists() for p in [*paths.values(), *norm_paths.values()]):
+            arrays, norms = _record_shard(mg, part, settings, clips_dir)
             ids = part["clip_id"].tolist()
             stored = {s: to_store_dtype(arrays[s], s, ids, settings.store_dtype) for s in paths}
             for site, path in paths.items():
                 save_npy_atomic(path, stored[site])
+                save_npy_atomic(norm_paths[site], norms[site])
         for row, clip_id in enumerate(part["clip_id"]):
             rows.append({"clip_id": clip_id, "shard": shard, "row": row, "fingerprint": fp})
         bar.update(len(part))
@@ -410,14 +446,21 @@ def extract_manifest(
 
 def _record_shard(
     mg: MusicGen, part: pd.DataFrame, settings: ExtractSettings, clips_dir: str | Path | None
-) -> dict:
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Activations and mean token norms of one shard's clips, per site."""
     chunks: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
+    norms: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
     for waves in _wave_batches(part, mg.sample_rate, settings.batch_size, clips_dir):
-        acts = record(mg, waves, settings.sites, settings.position, settings.text,
-                      settings.melody_conditioning)  # fmt: skip
+        with torch.inference_mode():
+            rec = _record(mg, waves, settings.sites, settings.position, settings.text,
+                          settings.melody_conditioning)  # fmt: skip
         for site in settings.sites:
-            chunks[site].append(acts[site])
-    return {site: np.concatenate(v) for site, v in chunks.items()}
+            chunks[site].append(rec.stacked(site).cpu().numpy())
+            norms[site].append(rec.stacked_norms(site).cpu().numpy())
+    return (
+        {site: np.concatenate(v) for site, v in chunks.items()},
+        {site: np.concatenate(v).astype(np.float32) for site, v in norms.items()},
+    )
 
 
 def _wave_batches(
@@ -448,3 +491,19 @@ def load_site(
         rows = group["row"].to_numpy()
         parts.append(np.asarray(arr[rows] if index is None else arr[rows, index]))
     return np.concatenate(parts).astype(np.float32)
+
+
+def load_token_norms(
+    folder: str | Path, site: str, index_table: pd.DataFrame | None = None
+) -> np.ndarray | None:
+    """Mean token norms of one site in clip order, ``[N, n_indices]``; None if not recorded.
+
+    Shards written before the norms were recorded have none: callers then fall back to
+    the norms of the pooled activations (smaller for mean pooling).
+    """
+    folder = Path(folder)
+    table = index_table if index_table is not None else pd.read_parquet(folder / "index.parquet")
+    pairs = table[["shard", "fingerprint"]].drop_duplicates().itertuples(index=False)
+    if not all(shard_path(folder, site + NORM_SUFFIX, int(s), f).exists() for s, f in pairs):
+        return None
+    return load_site(folder, site + NORM_SUFFIX, index_table=table)

@@ -1277,6 +1277,7 @@ def build_task_vectors(
     seed: int = 0,
     l2: float = DEFAULT_L2,
     scaling: str = "global",
+    token_norms: np.ndarray | None = None,
 ) -> list[SteeringVector]:
     """One :class:`SteeringVector` per positive class of a task.
 
@@ -1286,6 +1287,8 @@ def build_task_vectors(
     Args:
         layer: the steering index, or one per positive class.
         probes: a :func:`probe_task` table to fill each vector's ``accuracy`` from.
+        token_norms: ``[N, n_indices]`` mean token norms of the site, row ``i`` for
+            task row ``i`` (see :func:`build_vector`).
     """
     if site not in X_by_site:
         raise ValueError(f"no activations for site {site!r}; have {sorted(X_by_site)}")
@@ -1308,6 +1311,7 @@ def build_task_vectors(
                 accuracy=_accuracy_curve(probes, site, method, p.positive),
                 l2=l2,
                 scaling=scaling,
+                token_norms=None if token_norms is None else _problem_rows(token_norms, p),
             )
         )
     return vectors
@@ -1582,8 +1586,15 @@ def build_vector(
     accuracy: Sequence[float] | None = None,
     l2: float = DEFAULT_L2,
     scaling: str = "global",
+    token_norms: np.ndarray | None = None,
 ) -> SteeringVector:
-    """Fit directions on ``X``/``y`` and wrap them as a :class:`SteeringVector`."""
+    """Fit directions on ``X``/``y`` and wrap them as a :class:`SteeringVector`.
+
+    ``mean_norm`` (the unit of α) is the mean of ``token_norms`` ``[N, n_indices]``
+    (each clip's mean per-position norm, :func:`musicsteer.activations.load_token_norms`)
+    when given, else the mean norm of the rows of ``X``; the two agree for last-token
+    activations, while a mean over time has a smaller norm than its positions.
+    """
     directions = fit_directions(X, y, method, l2=l2, scaling=scaling)
     n_indices = directions.shape[0]
     acc = [float("nan")] * n_indices if accuracy is None else [float(a) for a in accuracy]
@@ -1599,13 +1610,23 @@ def build_vector(
         negative=negative,
         model=model,
         mean_projection=mean_projection(X, directions).tolist(),
-        # mean ‖x‖ per index, the unit of α; float64 layer by layer (float16 squares overflow)
-        mean_norm=[
-            float(np.linalg.norm(np.asarray(X)[:, i].astype(np.float64), axis=-1).mean())
-            for i in range(n_indices)
-        ],
+        mean_norm=_mean_norms(X, token_norms),
         accuracy=acc,
     )
+
+
+def _mean_norms(X: np.ndarray, token_norms: np.ndarray | None) -> list[float]:
+    """Mean ‖x‖ per index, the unit of α: of the tokens if given, else of the rows of X."""
+    if token_norms is not None:
+        token_norms = np.asarray(token_norms, dtype=np.float64)
+        if token_norms.shape != X.shape[:2]:
+            raise ValueError(f"token_norms {token_norms.shape} do not match X {X.shape[:2]}")
+        return token_norms.mean(0).tolist()
+    # float64 layer by layer (float16 squares overflow)
+    return [
+        float(np.linalg.norm(np.asarray(X)[:, i].astype(np.float64), axis=-1).mean())
+        for i in range(X.shape[1])
+    ]
 
 
 # ---------------------------------------------------------------------------

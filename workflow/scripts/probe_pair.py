@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicsteer.activations import load_site
+from musicsteer.activations import load_site, load_token_norms
 from musicsteer.data import write_table
 from musicsteer.logs import job_log
 from musicsteer.probing import build_vector, layer_selection, probe_task
@@ -18,6 +18,9 @@ with job_log(snakemake.log) as log:
     rows = index.reset_index().set_index("clip_id").loc[task.clip_id, "index"].to_numpy()
     y = task.y.to_numpy()
     acts = {s: load_site(folder, s, index_table=index)[rows] for s in p.sites}
+    # each clip's mean per-position norm: the unit of alpha (None before they were recorded)
+    norms = {s: load_token_norms(folder, s, index) for s in p.sites}
+    norms = {s: None if n is None else n[rows] for s, n in norms.items()}
     # Folds are group-disjoint by track (the task's group column).
     table = probe_task(acts, task, p.methods, p.folds, p.seed, p.l2, p.scaling, name)
     clustering = pd.read_parquet(snakemake.input.clustering)
@@ -33,6 +36,7 @@ with job_log(snakemake.log) as log:
             vec = build_vector(
                 acts[site], y, method, site, layer, f"{w.target}_vs_{w.source}", w.target,
                 w.source, p.model, accuracy=acc.accuracy.tolist(), l2=p.l2, scaling=p.scaling,
+                token_norms=norms[site],
             )  # fmt: skip
             vec.save(snakemake.output[f"{site}_{method}"])
             selection.append(chosen)
