@@ -158,3 +158,18 @@ def test_invalid_config_is_rejected_naming_the_key(tmp_path):
         and "steering.alphas.0" in done.stderr
         and "Traceback" not in done.stderr
     )
+
+
+def test_a_sharp_task_root_names_the_files_the_package_writes(tmp_path):
+    """The DAG takes task names from the package: F# → ``Fs``, as the task tables are named."""
+    for item in ("workflow", "config", "profiles"):
+        shutil.copytree(REPO / item, tmp_path / item)
+    (tmp_path / "sharp.yaml").write_text(
+        'syntheory:\n  task_root: "F#"\n  task_quality: minor\n  instrument_chords: task_root\n'
+    )
+    done = snakemake(tmp_path, "--configfile", "config/demo.yaml", "sharp.yaml", "--dry-run")
+    assert done.returncode == 0, done.stderr[-2000:]
+    planned = done.stdout + done.stderr
+    for name in ("chord_quality_Fs", "instrument_Fs_minor"):
+        assert f"results/tasks/syntheory/{name}.parquet" in planned
+    assert "F#" not in "".join(line for line in planned.splitlines() if "results/" in line)
