@@ -7,7 +7,7 @@ import pandas as pd
 from musicsteer.activations import load_site, load_token_norms
 from musicsteer.data import write_table
 from musicsteer.logs import job_log
-from musicsteer.probing import build_vector, layer_selection, probe_task
+from musicsteer.probing import build_task_vectors, layer_selection, probe_task
 
 p, w = snakemake.params, snakemake.wildcards
 folder = Path(snakemake.input.index).parent
@@ -16,7 +16,6 @@ with job_log(snakemake.log) as log:
     index = pd.read_parquet(snakemake.input.index)
     task = pd.read_parquet(snakemake.input.task)  # balanced: target y=1, source y=0
     rows = index.reset_index().set_index("clip_id").loc[task.clip_id, "index"].to_numpy()
-    y = task.y.to_numpy()
     acts = {s: load_site(folder, s, index_table=index)[rows] for s in p.sites}
     # each clip's mean per-position norm: the unit of alpha (None before they were recorded)
     norms = {s: load_token_norms(folder, s, index) for s in p.sites}
@@ -31,12 +30,9 @@ with job_log(snakemake.log) as log:
             chosen = layer_selection(table, p.layer_rule, site, method, p.fixed_layer,
                                      n_layers - 1, clustering[clustering.site == site],
                                      p.min_class_clips, name)  # fmt: skip
-            layer = int(chosen.layer.iloc[0])
-            acc = table[(table.site == site) & (table.method == method)].sort_values("index")
-            vec = build_vector(
-                acts[site], y, method, site, layer, f"{w.target}_vs_{w.source}", w.target,
-                w.source, p.model, accuracy=acc.accuracy.tolist(), l2=p.l2, scaling=p.scaling,
-                token_norms=norms[site],
+            (vec,) = build_task_vectors(
+                acts, task, method, site, int(chosen.layer.iloc[0]), f"{w.target}_vs_{w.source}",
+                p.model, table, p.seed, p.l2, p.scaling, norms[site],
             )  # fmt: skip
             vec.save(snakemake.output[f"{site}_{method}"])
             selection.append(chosen)
