@@ -47,8 +47,9 @@ print(json.dumps({"base_kb": base, "peak_kb": peak, "layer_bytes": layer.nbytes,
 
 def run(n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(n), tmp], check=True,
-                             capture_output=True, text=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(n), tmp], check=True, capture_output=True, text=True
+        ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -58,9 +59,11 @@ def main() -> None:
     args = parser.parse_args()
     small, large = run(args.clips), run(4 * args.clips)
     for n, r in ((args.clips, small), (4 * args.clips, large)):
-        print(f"{n} clips: peak RSS {r['peak_kb'] / 1024:.0f} MiB "
-              f"(+{(r['peak_kb'] - r['base_kb']) / 1024:.0f} MiB during extraction); reading one "
-              f"layer grew RSS by {r['read_kb']} KiB for a {r['layer_bytes'] / 1024:.0f}-KiB matrix")  # fmt: skip
+        print(
+            f"{n} clips: peak RSS {r['peak_kb'] / 1024:.0f} MiB "
+            f"(+{(r['peak_kb'] - r['base_kb']) / 1024:.0f} MiB during extraction); reading one "
+            f"layer grew RSS by {r['read_kb']} KiB for a {r['layer_bytes'] / 1024:.0f}-KiB matrix"
+        )
     print(f"extract_rss_growth {large['peak_kb'] / small['peak_kb']:.3f}")
 
 

@@ -43,8 +43,10 @@ def main() -> None:
         single = clips_per_second(mg, waves, 1, args.repeats)
         batched = clips_per_second(mg, waves, args.clips, args.repeats)
         speedup = batched / single
-        print(f"{shape}: one at a time {single:.2f} clips/s, batch of {args.clips} "
-              f"{batched:.2f} clips/s, speed-up {speedup:.2f}x ({args.seconds:g}-s clips)")  # fmt: skip
+        print(
+            f"{shape}: one at a time {single:.2f} clips/s, batch of {args.clips} "
+            f"{batched:.2f} clips/s, speed-up {speedup:.2f}x ({args.seconds:g}-s clips)"
+        )
     print(f"extract_batched_speedup {speedup:.2f}")
 
 

@@ -36,9 +36,14 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=1200,
-    )  # fmt: skip
+        [SNAKEMAKE, "--cores", "2", *args],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,11 @@ def find_browser() -> tuple[str, str] | str:
         filter(None, map(shutil.which, BROWSERS)), None
     )
     driver = os.environ.get("MUSICSTEER_CHROMEDRIVER") or shutil.which("chromedriver")
-    missing = [n for n, p in (("chromium", chrome), ("chromedriver", driver)) if not p or not os.access(p, os.X_OK)]  # fmt: skip
+    missing = [
+        n
+        for n, p in (("chromium", chrome), ("chromedriver", driver))
+        if not p or not os.access(p, os.X_OK)
+    ]
     if missing:
         return (
             f"{' and '.join(missing)} not found (Debian: apt-get install chromium "
@@ -134,8 +138,9 @@ def _menu_link(browser, text: str, timeout: float = 10):
     from selenium.webdriver.common.by import By
 
     xpath = f"//nav//ul/li/a[normalize-space(.)={json.dumps(text)}]"
-    return _wait(browser, lambda b: b.find_elements(By.XPATH, xpath), timeout,
-                 f"the side-bar entry {text!r}")[0]  # fmt: skip
+    return _wait(
+        browser, lambda b: b.find_elements(By.XPATH, xpath), timeout, f"the side-bar entry {text!r}"
+    )[0]
 
 
 def open_report(browser, report: str | Path, categories: dict, timeout: float = 60) -> list[str]:
@@ -168,11 +173,18 @@ def _click_result(browser, categories: dict, results: dict, path: str) -> None:
     _menu_link(browser, category).click()
     if len(categories[category]) > 1:  # one subcategory: the app skips this level
         _menu_link(browser, subcategory).click()
-    rows = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "nav table tbody tr"), 10,
-                 f"the result table of {category} / {subcategory}")  # fmt: skip
+    rows = _wait(
+        browser,
+        lambda b: b.find_elements(By.CSS_SELECTOR, "nav table tbody tr"),
+        10,
+        f"the result table of {category} / {subcategory}",
+    )
     labels = results[path]["labels"]
     want = list(labels.values()) if labels else [path]
-    ordered = sorted(rows, key=lambda r: [td.text.strip() for td in r.find_elements(By.TAG_NAME, "td")[:-1]] != want)  # fmt: skip
+    ordered = sorted(
+        rows,
+        key=lambda r: [td.text.strip() for td in r.find_elements(By.TAG_NAME, "td")[:-1]] != want,
+    )
     for row in ordered:  # the row with the result's labels first; then the others (toggles)
         row.find_element(By.CSS_SELECTOR, "td:last-child a").click()
         if browser.execute_script("return app.state.resultPath") == path:
@@ -183,11 +195,19 @@ def _click_result(browser, categories: dict, results: dict, path: str) -> None:
 def show_image(browser, categories: dict, results: dict, path: str, timeout: float = 20) -> Shown:
     """Open a figure from the side bar; wait until the <img> has decoded."""
     _click_result(browser, categories, results, path)
-    size = _wait(browser, lambda b: b.execute_script("""
+    size = _wait(
+        browser,
+        lambda b: b.execute_script(
+            """
         if (app.state.resultPath !== arguments[0] || app.state.content !== 'img') return null;
         const img = [...document.querySelectorAll('img')].find(i => i.getAttribute('src') === app.state.contentPath);
         return img && img.complete && img.naturalWidth > 0 ? [img.naturalWidth, img.naturalHeight] : null;
-    """, path), timeout, f"the figure {path} to render")  # fmt: skip
+    """,
+            path,
+        ),
+        timeout,
+        f"the figure {path} to render",
+    )
     return Shown(path, "img", image_size=tuple(size))
 
 
@@ -253,17 +273,30 @@ def show_listening_page(
     from selenium.webdriver.common.by import By
 
     _click_result(browser, categories, results, path)
-    frame = _wait(browser, lambda b: b.execute_script("""
+    frame = _wait(
+        browser,
+        lambda b: b.execute_script(
+            """
         const f = document.querySelector('iframe');
         return app.state.resultPath === arguments[0] && app.state.content === 'html' && f
             && f.getAttribute('src') === app.state.contentPath ? f : null;
-    """, path), timeout, f"the report to put {path} in an iframe")  # fmt: skip
+    """,
+            path,
+        ),
+        timeout,
+        f"the report to put {path} in an iframe",
+    )
     browser.switch_to.frame(frame)
     try:
-        url = _wait(browser, lambda b: b.execute_script("""
+        url = _wait(
+            browser,
+            lambda b: b.execute_script("""
             const u = document.URL;  // the initial about:blank until the page commits
             return document.readyState === 'complete' && u !== 'about:blank' ? u.slice(0, 60) : null;
-        """), timeout, f"{path} to load in the iframe")  # fmt: skip
+        """),
+            timeout,
+            f"{path} to load in the iframe",
+        )
         shown = Shown(path, "html", frame_url=url)
         if url.startswith("about:"):  # about:blank#blocked: the caller says why
             return shown
@@ -320,10 +353,15 @@ def check_report(report: str | Path, browser=None, log=print) -> dict:
         log(f"opened in {time.perf_counter() - t0:.1f} s; side bar: {shown}")
         assert sorted(shown) == sorted(categories), (shown, sorted(categories))
         figures = [
-            next(p for ps in subs.values() for p in ps if results[p]["mime_type"].startswith("image/"))
+            next(
+                p
+                for ps in subs.values()
+                for p in ps
+                if results[p]["mime_type"].startswith("image/")
+            )
             for subs in categories.values()
             if any(results[p]["mime_type"].startswith("image/") for ps in subs.values() for p in ps)
-        ]  # fmt: skip
+        ]
         pages = [p for p, r in results.items() if r["mime_type"] == "text/html"]
         summary = {"categories": shown, "figures": {}, "pages": {}}
         for path in figures:

@@ -22,8 +22,12 @@ def _forward(tiny, waves, **hooks_kw):
     codes = act.encode_audio(tiny, waves.float())
     inputs = act.conditioning_inputs(tiny, waves.shape[0])
     with torch.inference_mode(), act.capture(tiny.model, **hooks_kw) as rec:
-        out = tiny.model(**inputs, decoder_input_ids=act.delayed_inputs(codes),
-                         output_hidden_states=True, use_cache=False)  # fmt: skip
+        out = tiny.model(
+            **inputs,
+            decoder_input_ids=act.delayed_inputs(codes),
+            output_hidden_states=True,
+            use_cache=False,
+        )
     hidden = out.hidden_states if tiny.is_melody else out.decoder_hidden_states
     return rec, hidden, codes
 
@@ -112,8 +116,15 @@ def _manifest(tmp_path, n=5):
     rows = []
     for i in range(n):
         path = audio.write_wav(tmp_path / f"c{i}.wav", _clips(1, 0.5, i)[0].numpy(), 32000)
-        rows.append({"clip_id": f"c{i}", "label": "ab"[i % 2], "source": str(path),
-                     "offset_s": 0.0, "duration_s": 0.5})  # fmt: skip
+        rows.append(
+            {
+                "clip_id": f"c{i}",
+                "label": "ab"[i % 2],
+                "source": str(path),
+                "offset_s": 0.0,
+                "duration_s": 0.5,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -234,8 +245,13 @@ def test_melody_chroma_with_empty_text_is_the_forward_with_text_masked(tiny):
     tok = tiny.tokenizer(["", ""], return_tensors="pt")
     ids = act.delayed_inputs(act.encode_audio(tiny, waves))
     with torch.inference_mode(), act.capture(tiny.model) as rec:
-        tiny.model(input_ids=tok.input_ids, attention_mask=torch.zeros_like(tok.attention_mask),
-                   input_features=chroma, decoder_input_ids=ids, use_cache=False)  # fmt: skip
+        tiny.model(
+            input_ids=tok.input_ids,
+            attention_mask=torch.zeros_like(tok.attention_mask),
+            input_features=chroma,
+            decoder_input_ids=ids,
+            use_cache=False,
+        )
     for site in act.SITES:
         np.testing.assert_allclose(ours[site], rec.stacked(site).numpy(), rtol=1e-6, atol=1e-6)
     null = act.record(tiny, waves.numpy())
@@ -295,8 +311,13 @@ def test_chroma_conditioning_on_tonal_syntheory_is_refused(concept, tiny, tmp_pa
     with pytest.raises(ValueError, match=message):  # a SynTheory manifest names its concept
         act.extract_manifest(tiny, manifest.assign(concept=concept), tmp_path / "a", chroma, False)
     with pytest.raises(ConfigError, match=message):
-        validate_config({"activations": {"melody_conditioning": "chroma"},
-                         "syntheory": {"concepts": [concept]}}, SCHEMA)  # fmt: skip
+        validate_config(
+            {
+                "activations": {"melody_conditioning": "chroma"},
+                "syntheory": {"concepts": [concept]},
+            },
+            SCHEMA,
+        )
 
 
 def test_chroma_conditioning_stays_allowed_for_genres(tiny, tmp_path):

@@ -42,16 +42,29 @@ def make_vector(
     width = d or mg.model.decoder.config.hidden_size
     dirs = np.random.default_rng(seed).standard_normal((n_layers + 1, width))
     mean_norm = [8.0 + 4 * i for i in range(n_layers + 1)] if norms else []
-    return SteeringVector(directions=dirs, layer=1, site="resid", model=mg.name,
-                          mean_norm=mean_norm).save(path)  # fmt: skip
+    return SteeringVector(
+        directions=dirs, layer=1, site="resid", model=mg.name, mean_norm=mean_norm
+    ).save(path)
 
 
 def gen_args(models_dir: Path, out: Path, *extra: str, model: str = "tiny-musicgen") -> list[str]:
     """``generate`` arguments shared by the tests (float WAVs keep the samples exact)."""
     return [
-        "generate", "--model", model, "--models-dir", str(models_dir), "--out", str(out),
-        "--max-new-tokens", str(STEPS), "--seed", "3", "--subtype", "FLOAT", *extra,
-    ]  # fmt: skip
+        "generate",
+        "--model",
+        model,
+        "--models-dir",
+        str(models_dir),
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        str(STEPS),
+        "--seed",
+        "3",
+        "--subtype",
+        "FLOAT",
+        *extra,
+    ]
 
 
 def prompt_args(prompts: list[str]) -> list[str]:
@@ -109,23 +122,42 @@ def test_generate_unsteered_equals_steering_generate(plain, models_dir, tmp_path
     [
         (["--alpha", "0.5"], {}),
         (["--alpha", "0.5", "--layers", "0,2", "--cfg", "cond"], {"layers": [0, 2], "cfg": "cond"}),
-        (["--alpha", "8", "--site", "attn", "--layers", "all", "--greedy", "--alpha-scale",
-          "absolute"], {"site": "attn", "layers": "all", "alpha_scale": "absolute"}),
+        (
+            [
+                "--alpha",
+                "8",
+                "--site",
+                "attn",
+                "--layers",
+                "all",
+                "--greedy",
+                "--alpha-scale",
+                "absolute",
+            ],
+            {"site": "attn", "layers": "all", "alpha_scale": "absolute"},
+        ),
         (["--alpha", "2", "--alpha-scale", "projection"], {"alpha_scale": "projection"}),
     ],
     ids=["best", "layers-cond", "attn-all-greedy-absolute", "projection"],
-)  # fmt: skip
-def test_generate_steered_equals_vector_apply(
-    plain, models_dir, tmp_path, options, apply_kw
-):  # fmt: skip
+)
+def test_generate_steered_equals_vector_apply(plain, models_dir, tmp_path, options, apply_kw):
     vec_path = make_vector(plain, tmp_path / "v.npz")
     if "projection" in options:  # mean projections of 2, 3, 4, ...
         vector = SteeringVector.load(vec_path)
         vector.mean_projection = [2.0 + i for i in range(vector.directions.shape[0])]
         vector.save(vec_path)
     steered, original = tmp_path / "steered.wav", tmp_path / "original.wav"
-    argv = gen_args(models_dir, steered, "--prompt", PROMPTS[0], "--vector", str(vec_path),
-                    "--original", str(original), *options)  # fmt: skip
+    argv = gen_args(
+        models_dir,
+        steered,
+        "--prompt",
+        PROMPTS[0],
+        "--vector",
+        str(vec_path),
+        "--original",
+        str(original),
+        *options,
+    )
     assert main(argv) == 0
     kw = {"seed": 3, "do_sample": "--greedy" not in options}
     vector = SteeringVector.load(vec_path)
@@ -141,8 +173,18 @@ def test_sampling_options_reach_generate(plain, models_dir, tmp_path, capsys):
     top1, nucleus = tmp_path / "top1.wav", tmp_path / "nucleus.wav"
     assert main(gen_args(models_dir, top1, "--prompt", "folk", "--top-k", "1")) == 0
     assert_same([top1], steering.generate(plain, ["folk"], STEPS, seed=3, do_sample=False))
-    argv = gen_args(models_dir, nucleus, "--prompt", "folk", "--top-k", "0", "--top-p", "0.8",
-                    "--temperature", "2")  # fmt: skip
+    argv = gen_args(
+        models_dir,
+        nucleus,
+        "--prompt",
+        "folk",
+        "--top-k",
+        "0",
+        "--top-p",
+        "0.8",
+        "--temperature",
+        "2",
+    )
     assert main(argv) == 0
     want = steering.generate(plain, ["folk"], STEPS, seed=3, top_k=0, top_p=0.8, temperature=2)
     assert_same([nucleus], want)
@@ -156,13 +198,34 @@ def test_sampling_options_reach_generate(plain, models_dir, tmp_path, capsys):
 def test_alpha_zero_equals_original_and_seconds_set_length(plain, models_dir, tmp_path, capsys):
     vec_path = make_vector(plain, tmp_path / "v.npz")
     steered, original = tmp_path / "s.wav", tmp_path / "o.wav"
-    argv = gen_args(models_dir, steered, "--prompt", "folk", "--vector", str(vec_path),
-                    "--alpha", "0", "--original", str(original))  # fmt: skip
+    argv = gen_args(
+        models_dir,
+        steered,
+        "--prompt",
+        "folk",
+        "--vector",
+        str(vec_path),
+        "--alpha",
+        "0",
+        "--original",
+        str(original),
+    )
     assert main(argv) == 0
     np.testing.assert_array_equal(read(steered), read(original))
     pcm = tmp_path / "pcm.wav"
-    argv = ["generate", "--model", "tiny-musicgen", "--models-dir", str(models_dir),
-            "--prompt", "folk", "--out", str(pcm), "--seconds", "0.3"]  # fmt: skip
+    argv = [
+        "generate",
+        "--model",
+        "tiny-musicgen",
+        "--models-dir",
+        str(models_dir),
+        "--prompt",
+        "folk",
+        "--out",
+        str(pcm),
+        "--seconds",
+        "0.3",
+    ]
     assert main(argv) == 0
     info = sf.info(pcm)
     assert (info.frames, info.samplerate, info.subtype) == (9600, 32_000, "PCM_16")
@@ -176,8 +239,16 @@ def test_melody_audio_conditions_melody_models_only(melody_model, models_dir, tm
     out = tmp_path / "m.wav"
     # greedy: the random tiny model's near-flat distributions over 2048 codes hide the
     # melody's small logit shifts from top-250 sampling (it changes 0 of 160 codes)
-    argv = gen_args(models_dir, out, "--prompt", "jazz", "--melody", str(tune), "--greedy",
-                    model="tiny-musicgen-melody")  # fmt: skip
+    argv = gen_args(
+        models_dir,
+        out,
+        "--prompt",
+        "jazz",
+        "--melody",
+        str(tune),
+        "--greedy",
+        model="tiny-musicgen-melody",
+    )
     assert main(argv) == 0
     melody = audio.load(tune, melody_model.sample_rate)
     kw = {"seed": 3, "do_sample": False}
@@ -195,8 +266,9 @@ def test_melody_audio_conditions_melody_models_only(melody_model, models_dir, tm
 def _probabilities(models_dir: Path, paths: list[Path], labels: list[str], template: str):
     model, processor = models.load_clap("tiny-clap", models_dir)
     scorer = ClapScorer(model, processor, template)
-    rows = [scorer.probabilities([audio.load(p)], audio.probe(p).sample_rate, labels)[0]
-            for p in paths]  # fmt: skip
+    rows = [
+        scorer.probabilities([audio.load(p)], audio.probe(p).sample_rate, labels)[0] for p in paths
+    ]
     return np.stack(rows)
 
 
@@ -212,8 +284,19 @@ def _clips(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("template", ["{} music", "the sound of {}"])
 def test_score_json_equals_clap_scorer(models_dir, tmp_path, capsys, template):
     paths, labels = _clips(tmp_path), ["rock", "pop", "hip hop"]
-    argv = ["score", *map(str, paths), "--labels", *labels, "--model", "tiny-clap",
-            "--models-dir", str(models_dir), "--template", template, "--json"]  # fmt: skip
+    argv = [
+        "score",
+        *map(str, paths),
+        "--labels",
+        *labels,
+        "--model",
+        "tiny-clap",
+        "--models-dir",
+        str(models_dir),
+        "--template",
+        template,
+        "--json",
+    ]
     assert main(argv) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["path"] for line in lines] == [str(p) for p in paths]
@@ -229,8 +312,16 @@ def test_score_template_default_is_the_tables():
 def test_score_table_and_builtin_built_on_demand(models_dir, tmp_path, capsys):
     paths, labels = _clips(tmp_path), ["rock", "pop"]
     fresh = tmp_path / "models"  # tiny-clap is not there yet: the CLI builds it
-    argv = ["score", *map(str, paths), "--labels", *labels, "--model", "tiny-clap",
-            "--models-dir", str(fresh)]  # fmt: skip
+    argv = [
+        "score",
+        *map(str, paths),
+        "--labels",
+        *labels,
+        "--model",
+        "tiny-clap",
+        "--models-dir",
+        str(fresh),
+    ]
     assert main(argv) == 0
     assert (fresh / "tiny-clap" / "config.json").is_file()
     header, *rows = capsys.readouterr().out.splitlines()
@@ -276,9 +367,18 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
         "--top-p must be": gen_args(models_dir, out, "--prompt", "a", "--top-p", "1.5"),
         "--temperature must be": gen_args(models_dir, out, "--prompt", "a", "--temperature", "0"),
         "does not exist": gen_args(models_dir, out, "--prompt", "a", model="./no/such/model"),
-        "junk.wav: unreadable": ["score", str(tmp_path / "junk.wav"), "--labels", "a", "b",
-                                 "--model", "tiny-clap", "--models-dir", str(models_dir)],
-    }  # fmt: skip
+        "junk.wav: unreadable": [
+            "score",
+            str(tmp_path / "junk.wav"),
+            "--labels",
+            "a",
+            "b",
+            "--model",
+            "tiny-clap",
+            "--models-dir",
+            str(models_dir),
+        ],
+    }
     for needle, argv in cases.items():
         assert main(argv) == 2, needle
         err = capsys.readouterr().err
@@ -290,15 +390,33 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
 def _script(*argv: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("musicsteer")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([str(script), *argv], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, env=env, timeout=300, check=False)  # fmt: skip
+    return subprocess.run(
+        [str(script), *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_console_script(plain, models_dir, tmp_path):
     vec_path = make_vector(plain, tmp_path / "v.npz", seed=1)
     steered, original = tmp_path / "s.wav", tmp_path / "o.wav"
-    done = _script(*gen_args(models_dir, steered, *prompt_args(PROMPTS), "--vector",
-                             str(vec_path), "--alpha", "0.5", "--original", str(original)))  # fmt: skip
+    done = _script(
+        *gen_args(
+            models_dir,
+            steered,
+            *prompt_args(PROMPTS),
+            "--vector",
+            str(vec_path),
+            "--alpha",
+            "0.5",
+            "--original",
+            str(original),
+        )
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("wrote ") == 4 and "Traceback" not in done.stderr
     with SteeringVector.load(vec_path).apply(plain.model, 0.5):
@@ -306,8 +424,9 @@ def test_console_script(plain, models_dir, tmp_path):
     assert_same(output_paths(steered, 2), want)
     assert_same(output_paths(original, 2), steering.generate(plain, PROMPTS, STEPS, seed=3))
     wrong = make_vector(plain, tmp_path / "d48.npz", d=48)
-    failed = _script(*gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--vector",
-                               str(wrong)))  # fmt: skip
+    failed = _script(
+        *gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--vector", str(wrong))
+    )
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines() == [
         f"musicsteer: error: vector has d=48 (from {plain.name}), the model has d=64"

@@ -14,8 +14,15 @@ def _manifest(tmp_path, n=5, rate=44_100, seconds=1.0):
         path = tmp_path / f"t{i}.wav"
         sf.write(path, rng.normal(0, 0.1, (int(rate * 2.5), 2)), rate)  # stereo, 44.1 kHz
         for k in range(2):
-            rows.append({"clip_id": f"t{i}/{k}", "label": "ab"[i % 2], "source": str(path),
-                         "offset_s": k * seconds, "duration_s": seconds})  # fmt: skip
+            rows.append(
+                {
+                    "clip_id": f"t{i}/{k}",
+                    "label": "ab"[i % 2],
+                    "source": str(path),
+                    "offset_s": k * seconds,
+                    "duration_s": seconds,
+                }
+            )
     return pd.DataFrame(rows)
 
 

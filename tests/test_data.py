@@ -95,11 +95,19 @@ def gtzan(tmp_path: Path) -> Path:
 
 
 GTZAN_CLIPS = {
-    "gtzan/jazz.00001/0", "gtzan/jazz.00001/1", "gtzan/jazz.00002/0", "gtzan/jazz.00003/0",
-    "gtzan/rock.00000/0", "gtzan/rock.00000/1", "gtzan/rock.00000/2",
-    "gtzan/rock.00001/0", "gtzan/rock.00001/1",
-    "gtzan/rock.00004/0", "gtzan/rock.00004/1", "gtzan/rock.00005/0",
-}  # fmt: skip
+    "gtzan/jazz.00001/0",
+    "gtzan/jazz.00001/1",
+    "gtzan/jazz.00002/0",
+    "gtzan/jazz.00003/0",
+    "gtzan/rock.00000/0",
+    "gtzan/rock.00000/1",
+    "gtzan/rock.00000/2",
+    "gtzan/rock.00001/0",
+    "gtzan/rock.00001/1",
+    "gtzan/rock.00004/0",
+    "gtzan/rock.00004/1",
+    "gtzan/rock.00005/0",
+}
 GTZAN_SKIPS = [
     ("jazz.00054.wav", "unreadable: "),
     ("jazz.00000.wav", "clip 0 at 0s: silent"),
@@ -164,8 +172,14 @@ FMA_ROWS = [  # track id, subset, genre_top
 
 def _write_tracks_csv(path: Path) -> None:
     """The real tracks.csv shape: two header rows, then a ``track_id`` index row."""
-    columns = [("album", "id"), ("set", "split"), ("set", "subset"),
-               ("track", "genre_top"), ("track", "genres"), ("track", "title")]  # fmt: skip
+    columns = [
+        ("album", "id"),
+        ("set", "split"),
+        ("set", "subset"),
+        ("track", "genre_top"),
+        ("track", "genres"),
+        ("track", "title"),
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as out:
         w = csv.writer(out)
@@ -193,8 +207,15 @@ def fma(tmp_path: Path) -> Path:
     return root
 
 
-FMA_CLIPS = {"fma/000002/0", "fma/000002/1", "fma/000002/2", "fma/000003/0", "fma/000003/1",
-             "fma/000005/0", "fma/000060/0"}  # fmt: skip
+FMA_CLIPS = {
+    "fma/000002/0",
+    "fma/000002/1",
+    "fma/000002/2",
+    "fma/000003/0",
+    "fma/000003/1",
+    "fma/000005/0",
+    "fma/000060/0",
+}
 FMA_SKIPS = [
     ("000005.mp3", "clip 1 at 10s: truncated: "),
     ("000005.mp3", "clip 2 at 20s: truncated: 0 of 220500 frames"),
@@ -207,8 +228,16 @@ FMA_SKIPS = [
 
 def test_fma_tracks_subsets_labels_and_paths(fma):
     small = data.fma_tracks(fma, "small")
-    assert [t.key for t in small] == ["000002", "000003", "000005", "000010", "000026",
-                                      "000040", "000050", "000060"]  # fmt: skip
+    assert [t.key for t in small] == [
+        "000002",
+        "000003",
+        "000005",
+        "000010",
+        "000026",
+        "000040",
+        "000050",
+        "000060",
+    ]
     assert {t.label for t in small} == {"hiphop", "rock", "pop", "oldtimehistoric"}
     medium = {t.key: t for t in data.fma_tracks(fma, "medium")}
     assert "001030" in medium and "140000" not in medium
@@ -219,8 +248,11 @@ def test_fma_tracks_subsets_labels_and_paths(fma):
     mapped = data.fma_tracks(
         fma, "small", ["hiphop", "oldtime"], {"Old-Time / Historic": "oldtime"}
     )
-    assert [(t.key, t.label) for t in mapped] == [("000002", "hiphop"), ("000003", "hiphop"),
-                                                  ("000060", "oldtime")]  # fmt: skip
+    assert [(t.key, t.label) for t in mapped] == [
+        ("000002", "hiphop"),
+        ("000003", "hiphop"),
+        ("000060", "oldtime"),
+    ]
     with pytest.raises(ValueError, match="subset"):
         data.fma_tracks(fma, "tiny")
     with pytest.raises(FileNotFoundError, match="tracks.csv"):
@@ -231,8 +263,10 @@ def test_fma_exact_clips_and_skips(fma):
     manifest, skipped = data.build_manifest(data.fma_tracks(fma, "small"), progress=False)
     assert set(manifest.clip_id) == FMA_CLIPS
     assert manifest.groupby("label").size().to_dict() == {
-        "hiphop": 5, "oldtimehistoric": 1, "rock": 1,
-    }  # fmt: skip
+        "hiphop": 5,
+        "oldtimehistoric": 1,
+        "rock": 1,
+    }
     _assert_skips(skipped, FMA_SKIPS)
     assert skipped.set_index("reason").loc["missing file", "label"] == "pop"
     _assert_clips_load(manifest)
@@ -267,12 +301,16 @@ def test_one_failing_file_never_stops_the_corpus(fma, monkeypatch):
 
 def _music_genres_table(rows: list[tuple]) -> pa.Table:
     audio_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    return pa.table({
-        "audio": pa.array([{"bytes": b, "path": f"{sid}.x"} for b, sid, *_ in rows], audio_type),
-        "song_id": pa.array([sid for _, sid, *_ in rows], pa.int64()),
-        "genre_id": pa.array([gid for *_, gid, _ in rows], pa.int64()),
-        "genre": pa.array([g for *_, g in rows], pa.string()),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "audio": pa.array(
+                [{"bytes": b, "path": f"{sid}.x"} for b, sid, *_ in rows], audio_type
+            ),
+            "song_id": pa.array([sid for _, sid, *_ in rows], pa.int64()),
+            "genre_id": pa.array([gid for *_, gid, _ in rows], pa.int64()),
+            "genre": pa.array([g for *_, g in rows], pa.string()),
+        }
+    )
 
 
 @pytest.fixture()
@@ -292,15 +330,23 @@ def music_genres(tmp_path: Path) -> Path:
         (_wav_bytes(_tone(10.0)), 15, 0, None),
         (_wav_bytes(_tone(10.0)), 9, 3, "Pop"),  # repeats song 9 of the test file
     ]
-    pq.write_table(_music_genres_table(test_rows), root / "test-00000-of-00001.parquet",
-                   row_group_size=1)  # fmt: skip
-    pq.write_table(_music_genres_table(train_rows), root / "train-00000-of-00001.parquet",
-                   row_group_size=2)  # fmt: skip
+    pq.write_table(
+        _music_genres_table(test_rows), root / "test-00000-of-00001.parquet", row_group_size=1
+    )
+    pq.write_table(
+        _music_genres_table(train_rows), root / "train-00000-of-00001.parquet", row_group_size=2
+    )
     return tmp_path / "music_genres"
 
 
-MG_CLIPS = {"music_genres/9/0", "music_genres/11/0", "music_genres/11/1",
-            "music_genres/12/0", "music_genres/12/1", "music_genres/12/2"}  # fmt: skip
+MG_CLIPS = {
+    "music_genres/9/0",
+    "music_genres/11/0",
+    "music_genres/11/1",
+    "music_genres/12/0",
+    "music_genres/12/1",
+    "music_genres/12/2",
+}
 MG_SKIPS = [
     ("test-00000-of-00001.parquet#row=1", "clip 0 at 0s: silent"),
     ("train-00000-of-00001.parquet#row=2", "unreadable: "),
@@ -311,10 +357,13 @@ MG_SKIPS = [
 def test_music_genres_rows_clip_from_parquet(music_genres):
     tracks = data.music_genres_tracks(music_genres)
     assert [(t.path.name[:5], t.row, t.key, t.label) for t in tracks] == [
-        ("test-", 0, "9", "pop"), ("test-", 1, "16", "rock"),
-        ("train", 0, "11", "rock"), ("train", 1, "12", "hiphop"),
-        ("train", 2, "13", "rock"), ("train", 3, "14", "pop"),
-    ]  # fmt: skip
+        ("test-", 0, "9", "pop"),
+        ("test-", 1, "16", "rock"),
+        ("train", 0, "11", "rock"),
+        ("train", 1, "12", "hiphop"),
+        ("train", 2, "13", "rock"),
+        ("train", 3, "14", "pop"),
+    ]
     manifest, skipped = data.build_manifest(tracks, progress=False)
     assert set(manifest.clip_id) == MG_CLIPS
     assert manifest.groupby("label").size().to_dict() == {"hiphop": 3, "pop": 1, "rock": 2}
@@ -324,8 +373,9 @@ def test_music_genres_rows_clip_from_parquet(music_genres):
     again, skipped_again = data.build_manifest(tracks, progress=False, workers=2)
     pd.testing.assert_frame_equal(manifest, again)
     pd.testing.assert_frame_equal(skipped, skipped_again)  # reasons hold no object reprs
-    only_rock = data.music_genres_tracks(music_genres / "data" / "train-00000-of-00001.parquet",
-                                         genres=["rock"])  # fmt: skip
+    only_rock = data.music_genres_tracks(
+        music_genres / "data" / "train-00000-of-00001.parquet", genres=["rock"]
+    )
     assert [t.key for t in only_rock] == ["11", "13"]
 
 
@@ -350,9 +400,11 @@ def test_source_tracks_report_what_they_drop(gtzan, fma, music_genres):
     assert len(tracks) == 6 and list(dropped.columns) == data.SKIPPED_COLUMNS
     assert _skips(dropped) == [
         ("train-00000-of-00001.parquet#row=4", "no genre"),
-        ("train-00000-of-00001.parquet#row=5",
-         "duplicate song_id 9 (first at test-00000-of-00001.parquet#row=0)"),
-    ]  # fmt: skip
+        (
+            "train-00000-of-00001.parquet#row=5",
+            "duplicate song_id 9 (first at test-00000-of-00001.parquet#row=0)",
+        ),
+    ]
     with pytest.raises(ValueError, match="unknown genre source"):
         data.source_tracks("gtzan2", gtzan)
 
@@ -362,8 +414,11 @@ def test_source_tracks_report_what_they_drop(gtzan, fma, music_genres):
 
 @pytest.fixture()
 def three_manifests(gtzan, fma, music_genres) -> list[pd.DataFrame]:
-    sources = [data.gtzan_tracks(gtzan), data.fma_tracks(fma, "small"),
-               data.music_genres_tracks(music_genres)]  # fmt: skip
+    sources = [
+        data.gtzan_tracks(gtzan),
+        data.fma_tracks(fma, "small"),
+        data.music_genres_tracks(music_genres),
+    ]
     return [data.build_manifest(tracks, progress=False)[0] for tracks in sources]
 
 
@@ -371,8 +426,12 @@ def test_combine_caps_per_class_deterministically(three_manifests):
     order = ["gtzan", "fma", "music_genres"]
     combined = data.combine_manifests(three_manifests, 6, seed=0, sources_order=order)
     assert combined.groupby("label").size().to_dict() == {
-        "hiphop": 6, "jazz": 4, "oldtimehistoric": 1, "pop": 1, "rock": 6,
-    }  # fmt: skip
+        "hiphop": 6,
+        "jazz": 4,
+        "oldtimehistoric": 1,
+        "pop": 1,
+        "rock": 6,
+    }
     assert combined.clip_id.is_unique
     assert list(dict.fromkeys(combined.dataset)) == [d for d in order if d in set(combined.dataset)]
     again = data.combine_manifests(three_manifests[::-1], 6, seed=0, sources_order=order)
@@ -390,8 +449,13 @@ def test_combine_keeps_everything_without_a_cap_and_reports(three_manifests):
     gtzan_rock = combined[combined.track.str.startswith("rock.")].clip_id.tolist()
     assert gtzan_rock[:3] == ["gtzan/rock.00000/0", "gtzan/rock.00000/1", "gtzan/rock.00000/2"]
     report = data.class_report(combined, per_class=4)
-    assert report.loc["rock"].to_dict() == {"fma": 1, "gtzan": 8, "music_genres": 2,
-                                            "total": 11, "short": False}  # fmt: skip
+    assert report.loc["rock"].to_dict() == {
+        "fma": 1,
+        "gtzan": 8,
+        "music_genres": 2,
+        "total": 11,
+        "short": False,
+    }
     assert report.index[report.short].tolist() == ["oldtimehistoric", "pop"]
     with pytest.raises(ValueError, match="repeat"):
         data.combine_manifests([three_manifests[0], three_manifests[0]], 3, seed=0)
@@ -582,8 +646,13 @@ def test_extract_unpacks_once_and_refuses_escapes(tmp_path):
 
 def test_cli_fetches_and_extracts_a_known_source(tmp_path, monkeypatch):
     archive = _zip(tmp_path / "fma_metadata.zip", {"fma_metadata/tracks.csv": b"a,b\n"})
-    spec = {"url": archive.as_uri(), "file": "fma_metadata.zip", "layout": "fma_metadata/",
-            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), "sha1": None}  # fmt: skip
+    spec = {
+        "url": archive.as_uri(),
+        "file": "fma_metadata.zip",
+        "layout": "fma_metadata/",
+        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        "sha1": None,
+    }
     monkeypatch.setitem(download.SOURCES, "fma_metadata", spec)
     root = tmp_path / "fma"
     assert download.main(["fma_metadata", str(root)]) == 0
@@ -609,8 +678,9 @@ def test_download_source_then_list_it(tmp_path, monkeypatch):
     dest = tmp_path / "resources" / "gtzan"
     record = download.download_source("gtzan", dest, progress=False)
     digest = hashlib.sha256(tar.read_bytes()).hexdigest()
-    assert record["files"] == [{"path": str(dest / "downloads" / "genres.tar.gz"),
-                                "url": tar.as_uri(), "sha256": digest}]  # fmt: skip
+    assert record["files"] == [
+        {"path": str(dest / "downloads" / "genres.tar.gz"), "url": tar.as_uri(), "sha256": digest}
+    ]
     tracks, _ = data.source_tracks("gtzan", dest, ["rock", "hiphop"])
     assert [(t.key, t.label) for t in tracks] == [("rock.00000", "rock")]
     manifest, skipped = data.build_manifest(tracks, progress=False)

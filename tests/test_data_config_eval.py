@@ -129,12 +129,18 @@ def test_clap_probabilities_match_the_model_forward(models_dir):
     waves = [_tone(3.0, 220.0, 32_000), _tone(12.0, 440.0, 32_000)]
     probs = scorer.probabilities(waves, 32_000, ["rock", "pop", "folk"])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0)
-    texts = processor.tokenizer([f"This is a sound of {g}." for g in ["rock", "pop", "folk"]],
-                                return_tensors="pt", padding=True)  # fmt: skip
+    texts = processor.tokenizer(
+        [f"This is a sound of {g}." for g in ["rock", "pop", "folk"]],
+        return_tensors="pt",
+        padding=True,
+    )
     feats = processor.feature_extractor(
-        [scorer._prepare(w, 32_000) for w in waves], sampling_rate=48_000,
-        return_tensors="pt", truncation="rand_trunc", padding="repeatpad",
-    )  # fmt: skip
+        [scorer._prepare(w, 32_000) for w in waves],
+        sampling_rate=48_000,
+        return_tensors="pt",
+        truncation="rand_trunc",
+        padding="repeatpad",
+    )
     with torch.inference_mode():
         ref = model(**texts, **feats).logits_per_audio.softmax(-1).numpy()
     np.testing.assert_allclose(probs, ref, rtol=1e-5, atol=1e-6)

@@ -30,12 +30,14 @@ def scorer(models_dir):
 def test_scores_of_files_equal_scores_of_waves_and_preservation_is_the_cosine(scorer, tmp_path):
     waves = {"a": _tone(4, 220, 32_000), "b": _tone(4, 660, 32_000), "c": _tone(4, 1500, 32_000)}
     paths = {k: str(audio.write_wav(tmp_path / f"{k}.wav", w, 32_000)) for k, w in waves.items()}
-    samples = pd.DataFrame([
-        {"path": paths["a"], "kind": "original", "prompt_id": 0, "seed": 0},
-        {"path": paths["b"], "kind": "steered", "prompt_id": 0, "seed": 0},
-        {"path": paths["a"], "kind": "steered", "prompt_id": 0, "seed": 0},
-        {"path": paths["c"], "kind": "steered", "prompt_id": 1, "seed": 0},  # no original
-    ])  # fmt: skip
+    samples = pd.DataFrame(
+        [
+            {"path": paths["a"], "kind": "original", "prompt_id": 0, "seed": 0},
+            {"path": paths["b"], "kind": "steered", "prompt_id": 0, "seed": 0},
+            {"path": paths["a"], "kind": "steered", "prompt_id": 0, "seed": 0},
+            {"path": paths["c"], "kind": "steered", "prompt_id": 1, "seed": 0},  # no original
+        ]
+    )
     labels = {"pair": ["rock", "pop"], "all": ["rock", "pop", "folk"]}
     scores = evaluation.score_samples(scorer, samples, labels, batch_size=3)
     assert len(scores) == 4 * 5
@@ -59,8 +61,10 @@ def test_scores_of_files_equal_scores_of_waves_and_preservation_is_the_cosine(sc
 
 
 def test_batched_embeddings_equal_one_at_a_time(scorer, tmp_path):
-    paths = [str(audio.write_wav(tmp_path / f"{f}.wav", _tone(3, f, 32_000), 32_000))
-             for f in (200, 400, 800)]  # fmt: skip
+    paths = [
+        str(audio.write_wav(tmp_path / f"{f}.wav", _tone(3, f, 32_000), 32_000))
+        for f in (200, 400, 800)
+    ]
     together = scorer.embed_files(paths, batch_size=3)
     alone = torch.cat([scorer.embed_files([p]) for p in paths])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
@@ -85,17 +89,28 @@ def _planted_scores(gains: dict[float, float], source_drop: dict[float, float]) 
     units = list(itertools.product([0, 1], [0, 1]))
     for prompt_id, seed in units:
         base = {"prompt_id": prompt_id, "seed": seed, "label_set": "pair"}
-        rows += [{**base, "kind": "original", "label": "rock", "probability": 0.9},
-                 {**base, "kind": "original", "label": "pop", "probability": 0.1}]  # fmt: skip
+        rows += [
+            {**base, "kind": "original", "label": "rock", "probability": 0.9},
+            {**base, "kind": "original", "label": "pop", "probability": 0.1},
+        ]
         for alpha, gain in gains.items():
             jitter = 0.01 * (prompt_id - seed)  # paired: cancels in nothing, stays in the CI
             pop = 0.1 + gain + jitter
             rock = 0.9 - source_drop[alpha] - jitter
-            setting = {"target": "pop", "site": "resid", "method": "mse", "layers": "best",
-                       "layer": "2", "alpha": alpha, "kind": "steered",
-                       "preservation": 1.0 - alpha / 20}  # fmt: skip
-            rows += [{**base, **setting, "label": "rock", "probability": rock},
-                     {**base, **setting, "label": "pop", "probability": pop}]  # fmt: skip
+            setting = {
+                "target": "pop",
+                "site": "resid",
+                "method": "mse",
+                "layers": "best",
+                "layer": "2",
+                "alpha": alpha,
+                "kind": "steered",
+                "preservation": 1.0 - alpha / 20,
+            }
+            rows += [
+                {**base, **setting, "label": "rock", "probability": rock},
+                {**base, **setting, "label": "pop", "probability": pop},
+            ]
     return pd.DataFrame(rows)
 
 
@@ -149,8 +164,9 @@ def test_alpha_rule_without_feasible_alpha_says_so_and_bad_rules_fail():
     )
     assert alpha == 2.0 and reason.startswith("no α met")
     with pytest.raises(ValueError, match="was not swept"):
-        evaluation.select_alpha(evaluation.alpha_candidates(sweep, "pop", "rock"),
-                                AlphaRule("fixed", alpha=3.0))  # fmt: skip
+        evaluation.select_alpha(
+            evaluation.alpha_candidates(sweep, "pop", "rock"), AlphaRule("fixed", alpha=3.0)
+        )
     with pytest.raises(ValueError, match="alpha rule"):
         AlphaRule("best")
 
@@ -183,21 +199,46 @@ def test_instrument_table_rows():
     probs = {"input": [0.2, 0.3, 0.5], "original": [0.3, 0.3, 0.4]}
     for kind, p in probs.items():
         for label, value in zip(instruments, p, strict=True):
-            rows.append({"kind": kind, "prompt_id": 0 if kind == "original" else np.nan,
-                         "seed": 0 if kind == "original" else np.nan, "label_set": "all",
-                         "label": label, "probability": value})  # fmt: skip
+            rows.append(
+                {
+                    "kind": kind,
+                    "prompt_id": 0 if kind == "original" else np.nan,
+                    "seed": 0 if kind == "original" else np.nan,
+                    "label_set": "all",
+                    "label": label,
+                    "probability": value,
+                }
+            )
     for target in instruments:
         for label in instruments:
             value = 0.6 if label == target else 0.2
-            rows.append({"kind": "steered", "prompt_id": 0, "seed": 0, "label_set": "all",
-                         "label": label, "probability": value, "target": target,
-                         "site": "resid", "method": "mse", "layers": "best", "layer": "1",
-                         "alpha": 4.0, "preservation": 0.9})  # fmt: skip
+            rows.append(
+                {
+                    "kind": "steered",
+                    "prompt_id": 0,
+                    "seed": 0,
+                    "label_set": "all",
+                    "label": label,
+                    "probability": value,
+                    "target": target,
+                    "site": "resid",
+                    "method": "mse",
+                    "layers": "best",
+                    "layer": "1",
+                    "alpha": 4.0,
+                    "preservation": 0.9,
+                }
+            )
     scores = pd.DataFrame(rows)
     headline = {"site": "resid", "method": "mse", "layers": "best"}
     table, _, selection = evaluation.instrument_transfer(scores, headline, AlphaRule(), n_boot=100)
-    assert table.Track.tolist() == ["Melody input", "Ground Truth", "GT Flute", "GT Violin",
-                                    "GT Xylophone"]  # fmt: skip
+    assert table.Track.tolist() == [
+        "Melody input",
+        "Ground Truth",
+        "GT Flute",
+        "GT Violin",
+        "GT Xylophone",
+    ]
     assert list(table.columns[1:4]) == ["Flute Score", "Violin Score", "Xylophone Score"]
     np.testing.assert_allclose(table.iloc[0, 1:4].astype(float), [0.2, 0.3, 0.5])
     np.testing.assert_allclose(table.iloc[3, 1:4].astype(float), [0.2, 0.6, 0.2])
@@ -268,15 +309,26 @@ def _seeded_scores(gains: dict[float, dict[int, float]]) -> pd.DataFrame:
     for prompt_id, seed in itertools.product([0, 1], [0, 1, 2]):
         base = {"prompt_id": prompt_id, "seed": seed, "label_set": "pair", "source": "rock"}
         pop = 0.2 if seed == 0 else 0.1
-        rows += [{**base, "kind": "original", "label": "rock", "probability": 1 - pop},
-                 {**base, "kind": "original", "label": "pop", "probability": pop}]  # fmt: skip
+        rows += [
+            {**base, "kind": "original", "label": "rock", "probability": 1 - pop},
+            {**base, "kind": "original", "label": "pop", "probability": pop},
+        ]
         for alpha, by_seed in gains.items():
             steered = pop + by_seed[seed] + (0.01 if prompt_id else -0.01)
-            setting = {"target": "pop", "site": "resid", "method": "mse", "layers": "best",
-                       "layer": "2", "alpha": alpha, "kind": "steered",
-                       "preservation": 0.9}  # fmt: skip
-            rows += [{**base, **setting, "label": "rock", "probability": 1 - steered},
-                     {**base, **setting, "label": "pop", "probability": steered}]  # fmt: skip
+            setting = {
+                "target": "pop",
+                "site": "resid",
+                "method": "mse",
+                "layers": "best",
+                "layer": "2",
+                "alpha": alpha,
+                "kind": "steered",
+                "preservation": 0.9,
+            }
+            rows += [
+                {**base, **setting, "label": "rock", "probability": 1 - steered},
+                {**base, **setting, "label": "pop", "probability": steered},
+            ]
     return pd.DataFrame(rows)
 
 
@@ -342,24 +394,54 @@ def test_without_selection_seeds_the_tables_are_as_before_and_say_so(select_seed
 def test_instrument_transfer_chooses_on_selection_seeds():
     instruments = ["Flute", "Violin"]
     # Flute: seed 0 says α = 4, seed 1 says α = 8; Violin the other way round
-    planted = {"Flute": {4.0: (0.9, 0.55), 8.0: (0.6, 0.8)},
-               "Violin": {4.0: (0.6, 0.8), 8.0: (0.9, 0.55)}}  # fmt: skip
-    rows = [{"kind": "input", "prompt_id": np.nan, "seed": np.nan, "label_set": "all",
-             "label": label, "probability": 0.5} for label in instruments]  # fmt: skip
+    planted = {
+        "Flute": {4.0: (0.9, 0.55), 8.0: (0.6, 0.8)},
+        "Violin": {4.0: (0.6, 0.8), 8.0: (0.9, 0.55)},
+    }
+    rows = [
+        {
+            "kind": "input",
+            "prompt_id": np.nan,
+            "seed": np.nan,
+            "label_set": "all",
+            "label": label,
+            "probability": 0.5,
+        }
+        for label in instruments
+    ]
     for seed in (0, 1):
         for label in instruments:
-            rows.append({"kind": "original", "prompt_id": 0, "seed": seed, "label_set": "all",
-                         "label": label, "probability": 0.5})  # fmt: skip
+            rows.append(
+                {
+                    "kind": "original",
+                    "prompt_id": 0,
+                    "seed": seed,
+                    "label_set": "all",
+                    "label": label,
+                    "probability": 0.5,
+                }
+            )
         for target, by_alpha in planted.items():
             for alpha, by_seed in by_alpha.items():
                 p = by_seed[seed]
                 for label in instruments:
-                    rows.append({"kind": "steered", "prompt_id": 0, "seed": seed,
-                                 "label_set": "all", "label": label,
-                                 "probability": p if label == target else 1 - p,
-                                 "target": target, "site": "resid", "method": "mse",
-                                 "layers": "best", "layer": "1", "alpha": alpha,
-                                 "preservation": 0.9})  # fmt: skip
+                    rows.append(
+                        {
+                            "kind": "steered",
+                            "prompt_id": 0,
+                            "seed": seed,
+                            "label_set": "all",
+                            "label": label,
+                            "probability": p if label == target else 1 - p,
+                            "target": target,
+                            "site": "resid",
+                            "method": "mse",
+                            "layers": "best",
+                            "layer": "1",
+                            "alpha": alpha,
+                            "preservation": 0.9,
+                        }
+                    )
     scores = pd.DataFrame(rows)
     table, long, selection = evaluation.instrument_transfer(
         scores, HEADLINE, AlphaRule(source_floor=None), select_seeds=[0], n_boot=100
@@ -373,8 +455,9 @@ def test_instrument_transfer_chooses_on_selection_seeds():
     markdown = evaluation.instrument_markdown(table, instruments)
     assert "| GT Flute | 0.5500 | 0.4500 |" in markdown
     assert "α chosen on seed 0; scores on seed 1 (n = 1 " in markdown
-    everything, _, chosen = evaluation.instrument_transfer(scores, HEADLINE,
-                                                           AlphaRule(source_floor=None))  # fmt: skip
+    everything, _, chosen = evaluation.instrument_transfer(
+        scores, HEADLINE, AlphaRule(source_floor=None)
+    )
     # every seed: Flute 4 → (0.9+0.55)/2 = 0.725 < 8 → 0.7; the seed-0 choice, biased upwards
     assert chosen.set_index("target").alpha.to_dict() == {"Flute": 4.0, "Violin": 8.0}
     assert everything.iloc[2]["Flute Score"] == pytest.approx(0.725)
@@ -401,8 +484,9 @@ def test_config_checks_the_selection_seeds():
     with pytest.raises(config.ConfigError, match=r"evaluation\.select_seeds: \[5\] not in"):
         config.validate_config({"evaluation": {"select_seeds": [0, 5]}}, schema)
     with pytest.raises(config.ConfigError, match=r"evaluation\.select_seeds: .*none is left"):
-        config.validate_config({"steering": {"seeds": [0]}, "evaluation": {"select_seeds": [0]}},
-                               schema)  # fmt: skip
+        config.validate_config(
+            {"steering": {"seeds": [0]}, "evaluation": {"select_seeds": [0]}}, schema
+        )
     # null follows steering.seeds: its first seed, or none when there is only one
     moved = config.validate_config({"steering": {"seeds": [5, 6, 7]}}, schema)
     assert moved["evaluation"]["select_seeds"] == [5]
@@ -411,8 +495,9 @@ def test_config_checks_the_selection_seeds():
         == []
     )
     for empty in ([], None):
-        config.validate_config({"steering": {"seeds": [0]},
-                                "evaluation": {"select_seeds": empty}}, schema)  # fmt: skip
+        config.validate_config(
+            {"steering": {"seeds": [0]}, "evaluation": {"select_seeds": empty}}, schema
+        )
     with pytest.raises(config.ConfigError, match=r"evaluation\.template: 'music' must contain"):
         config.validate_config({"evaluation": {"template": "music"}}, schema)
     for name in ("config.yaml", "demo.yaml"):

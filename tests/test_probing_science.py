@@ -87,12 +87,14 @@ def test_assign_folds_keeps_groups_together_and_trains_every_class():
 def test_genre_tasks_group_clips_by_track():
     manifest = pd.DataFrame(
         {
-            "clip_id": [f"gtzan/{g}.{t}/{c}" for g in ("rock", "pop") for t in range(5) for c in range(3)],
+            "clip_id": [
+                f"gtzan/{g}.{t}/{c}" for g in ("rock", "pop") for t in range(5) for c in range(3)
+            ],
             "dataset": "gtzan",
             "label": np.repeat(["rock", "pop"], 15),
             "track": [f"{g}.{t}" for g in ("rock", "pop") for t in range(5) for _ in range(3)],
         }
-    )  # fmt: skip
+    )
     table = tk.pairwise(manifest, "rock", "pop", seed=0)
     assert table["group"].str.startswith("gtzan/").all()
     assert table.groupby("group")["label"].nunique().max() == 1
@@ -105,9 +107,14 @@ def test_nested_accuracy_is_not_inflated_by_picking_the_best_of_many_layers():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 49, 16)).astype(np.float32)  # pure noise at 49 layers
     task = pd.DataFrame(
-        {"task": "noise", "kind": "pairwise", "clip_id": [str(i) for i in range(60)],
-         "label": np.repeat(["a", "b"], 30), "y": np.repeat([0, 1], 30)}
-    )  # fmt: skip
+        {
+            "task": "noise",
+            "kind": "pairwise",
+            "clip_id": [str(i) for i in range(60)],
+            "label": np.repeat(["a", "b"], 30),
+            "y": np.repeat([0, 1], 30),
+        }
+    )
     probes = probe_task({"resid": X}, task, ["mse"], folds=5)
     summary = summary_table(probes).iloc[0]
     assert summary["max_accuracy"] > 0.6  # the winner's curse of 49 noisy layers
@@ -117,9 +124,14 @@ def test_nested_accuracy_is_not_inflated_by_picking_the_best_of_many_layers():
 
 def test_nested_accuracy_reads_each_half_at_the_layer_the_other_half_chose():
     curve = pd.DataFrame(
-        {"index": [0, 1, 2], "accuracy_h0": [0.9, 0.5, 0.6], "accuracy_h1": [0.4, 0.8, 0.7],
-         "n_h0": 10, "n_h1": 30}
-    )  # fmt: skip
+        {
+            "index": [0, 1, 2],
+            "accuracy_h0": [0.9, 0.5, 0.6],
+            "accuracy_h1": [0.4, 0.8, 0.7],
+            "n_h0": 10,
+            "n_h1": 30,
+        }
+    )
     # h0 picks layer 0 → h1 reads 0.4; h1 picks layer 1 → h0 reads 0.5.
     assert nested_accuracy(curve) == pytest.approx((0.4 * 30 + 0.5 * 10) / 40)
 
@@ -129,11 +141,22 @@ def chords_manifest(programs=(73, 40, 13), roots=range(12)) -> pd.DataFrame:
     from musicsteer.syntheory import GM_PROGRAM_NAMES, INVERSIONS, PITCH_CLASS_NAMES, QUALITIES
 
     rows = [
-        {"clip_id": f"{r}_{q}_{i}_{p}", "concept": "chords", "label": q, "program": p,
-         "instrument": GM_PROGRAM_NAMES[p], "root": PITCH_CLASS_NAMES[r], "root_pc": r,
-         "quality": q, "inversion": i}
-        for r in roots for q in QUALITIES for i in INVERSIONS for p in programs
-    ]  # fmt: skip
+        {
+            "clip_id": f"{r}_{q}_{i}_{p}",
+            "concept": "chords",
+            "label": q,
+            "program": p,
+            "instrument": GM_PROGRAM_NAMES[p],
+            "root": PITCH_CLASS_NAMES[r],
+            "root_pc": r,
+            "quality": q,
+            "inversion": i,
+        }
+        for r in roots
+        for q in QUALITIES
+        for i in INVERSIONS
+        for p in programs
+    ]
     return pd.DataFrame(rows)
 
 
@@ -159,6 +182,7 @@ def test_layer_selection_refuses_too_few_clips_per_class():
 
 def test_syntheory_task_names_match_the_built_tasks_for_a_sharp_root():
     names = tk.syntheory_task_names(["chords"], "F#", "minor", instrument_chords="task_root")
-    built = tk.syntheory_tasks({"chords": chords_manifest()}, "F#", "minor",
-                               instrument_chords="task_root")  # fmt: skip
+    built = tk.syntheory_tasks(
+        {"chords": chords_manifest()}, "F#", "minor", instrument_chords="task_root"
+    )
     assert sorted(names) == sorted(built) == ["chord_quality_Fs", "instrument_Fs_minor"]

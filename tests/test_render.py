@@ -127,10 +127,19 @@ def test_genres_differ(corpus) -> None:
 
 def test_parse_melody_reads_notes_rests_and_beats():
     assert render.parse_melody("C4 C#4:2 Db4:0.5 R B-1 G9") == [
-        (60, 1.0), (61, 2.0), (61, 0.5), (None, 1.0), (11, 1.0), (127, 1.0)
-    ]  # fmt: skip
-    for bad, message in (("H4", "cannot read"), ("C4:0", "more than 0"), ("R R", "no notes"),
-                         ("G#9", "outside")):  # fmt: skip
+        (60, 1.0),
+        (61, 2.0),
+        (61, 0.5),
+        (None, 1.0),
+        (11, 1.0),
+        (127, 1.0),
+    ]
+    for bad, message in (
+        ("H4", "cannot read"),
+        ("C4:0", "more than 0"),
+        ("R R", "no notes"),
+        ("G#9", "outside"),
+    ):
         with pytest.raises(ValueError, match=message):
             render.parse_melody(bad)
 

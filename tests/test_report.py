@@ -107,16 +107,36 @@ def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
     tone = (0.2 * np.sin(np.arange(16_000) / 32_000 * 2 * np.pi * 330)).astype(np.float32)
     for prompt_id in range(3):
         path = audio.write_wav(tmp_path / f"o{prompt_id}.wav", tone, 32_000)
-        rows.append({"path": str(path), "kind": "original", "prompt_id": prompt_id, "seed": 0,
-                     "prompt": f"prompt {prompt_id}"})  # fmt: skip
+        rows.append(
+            {
+                "path": str(path),
+                "kind": "original",
+                "prompt_id": prompt_id,
+                "seed": 0,
+                "prompt": f"prompt {prompt_id}",
+            }
+        )
         for alpha in (2.0, 8.0):
             path = audio.write_wav(tmp_path / f"s{prompt_id}_{alpha:g}.wav", tone, 32_000)
-            rows.append({"path": str(path), "kind": "steered", "prompt_id": prompt_id, "seed": 0,
-                         "prompt": f"prompt {prompt_id}", "target": "pop", "site": "resid",
-                         "method": "mse", "layers": "best", "layer": "2", "alpha": alpha})  # fmt: skip
+            rows.append(
+                {
+                    "path": str(path),
+                    "kind": "steered",
+                    "prompt_id": prompt_id,
+                    "seed": 0,
+                    "prompt": f"prompt {prompt_id}",
+                    "target": "pop",
+                    "site": "resid",
+                    "method": "mse",
+                    "layers": "best",
+                    "layer": "2",
+                    "alpha": alpha,
+                }
+            )
     samples = pd.DataFrame(rows)
-    scores = pd.DataFrame({"path": samples.path, "label_set": "pair", "label": "pop",
-                           "probability": 0.25})  # fmt: skip
+    scores = pd.DataFrame(
+        {"path": samples.path, "label_set": "pair", "label": "pop", "probability": 0.25}
+    )
     one = listening_pages(samples, scores, "rock → pop", "intro")
     assert len(one) == 1 and one[0].count("<audio") == 9 and "pop 0.250" in one[0]
     row_size = len(one[0]) // 3
@@ -124,6 +144,7 @@ def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
     assert len(split) == 3 and all(len(page) < 1.5 * row_size for page in split)
     assert sum(page.count("<audio") for page in split) == 9
     assert all("resid · mse · layers best" in page and "(2/3)" in split[1] for page in split)
-    only = listening_pages(samples, scores, "t", "i", settings=[{"site": "attn", "method": "mse",
-                                                                 "layers": "best"}])  # fmt: skip
+    only = listening_pages(
+        samples, scores, "t", "i", settings=[{"site": "attn", "method": "mse", "layers": "best"}]
+    )
     assert "<audio" not in only[0]

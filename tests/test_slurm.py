@@ -48,8 +48,9 @@ def cluster():
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
         pytest.fail("snakemake-executor-plugin-slurm is missing: pip install -e '.[workflow]'")
-    up = subprocess.run(["bash", str(UP)], stdin=subprocess.DEVNULL, capture_output=True,
-                        text=True, timeout=900)  # fmt: skip
+    up = subprocess.run(
+        ["bash", str(UP)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900
+    )
     if up.returncode == 3 and not _required():
         pytest.skip(up.stderr.strip().splitlines()[-1])
     assert up.returncode == 0, (
@@ -57,8 +58,7 @@ def cluster():
         f"the SLURM tests mandatory):\n{up.stdout}\n{up.stderr}"
     )
     yield
-    subprocess.run(["bash", str(DOWN)], stdin=subprocess.DEVNULL, capture_output=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run(["bash", str(DOWN)], stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
 
 
 @dataclass
@@ -81,17 +81,26 @@ def _copy(dest: Path) -> Path:
 def _squeue() -> list[dict[str, str]]:
     keys = ["id", "partition", "state", "gpus", "workdir", "comment"]
     out = subprocess.run(
-        ["squeue", "-t", "all", "-h", "-O",
-         "JobID:|,Partition:|,State:|,tres-per-job:|,WorkDir:|,Comment:"],
-        capture_output=True, text=True, timeout=30,
-    ).stdout  # fmt: skip
+        [
+            "squeue",
+            "-t",
+            "all",
+            "-h",
+            "-O",
+            "JobID:|,Partition:|,State:|,tres-per-job:|,WorkDir:|,Comment:",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     return [dict(zip(keys, line.split("|"), strict=False)) for line in out.splitlines()]
 
 
 def _allocated_gres(job_id: str) -> str:
     """The GRES a running job holds, e.g. gpu:1(IDX:0): SLURM's CUDA_VISIBLE_DEVICES."""
-    out = subprocess.run(["scontrol", "-d", "-o", "show", "job", job_id],
-                         capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+    out = subprocess.run(
+        ["scontrol", "-d", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30
+    ).stdout
     found = re.search(r"(?:^| )GRES=(\S*)", out)
     return found.group(1) if found else ""
 
@@ -110,15 +119,30 @@ def slurm_run(cluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
     start = time.monotonic()
     with open(local_log, "w") as out:
         reference = subprocess.Popen(
-            [SNAKEMAKE, "--cores", "1", TARGET, *CONFIG], cwd=local, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(10),
-        )  # fmt: skip
+            [SNAKEMAKE, "--cores", "1", TARGET, *CONFIG],
+            cwd=local,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: os.nice(10),
+        )
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [SNAKEMAKE, "--profile", "profiles/slurm", TARGET, "--retries", "1",
-             "--slurm-keep-successful-logs", *CONFIG],
-            cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                SNAKEMAKE,
+                "--profile",
+                "profiles/slurm",
+                TARGET,
+                "--retries",
+                "1",
+                "--slurm-keep-successful-logs",
+                *CONFIG,
+            ],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     jobs: dict[str, dict] = {}
     cancelled = None
     try:
@@ -131,8 +155,12 @@ def slurm_run(cluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
                     job["alloc"] = _allocated_gres(job["id"])
                 if job["state"] == "RUNNING":
                     job.setdefault("running_since", time.monotonic())
-                if (cancelled is None and job["comment"] == CANCEL and job["state"] == "RUNNING"
-                        and time.monotonic() - job["running_since"] > CANCEL_AFTER):  # fmt: skip
+                if (
+                    cancelled is None
+                    and job["comment"] == CANCEL
+                    and job["state"] == "RUNNING"
+                    and time.monotonic() - job["running_since"] > CANCEL_AFTER
+                ):
                     subprocess.run(["scancel", job["id"]], check=True, timeout=30)
                     cancelled = job["id"]
             if time.monotonic() - start > TIMEOUT:
@@ -150,11 +178,16 @@ def slurm_run(cluster, tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
                 p.kill()
     print(f"SLURM run: {seconds:.0f} s, {len(jobs)} SLURM jobs")
     return SlurmRun(
-        work=work, local=local, seconds=seconds, jobs=jobs, cancelled=cancelled,
+        work=work,
+        local=local,
+        seconds=seconds,
+        jobs=jobs,
+        cancelled=cancelled,
         done=subprocess.CompletedProcess(proc.args, proc.returncode, log.read_text(), ""),
-        local_done=subprocess.CompletedProcess(reference.args, reference.returncode,
-                                               local_log.read_text(), ""),
-    )  # fmt: skip
+        local_done=subprocess.CompletedProcess(
+            reference.args, reference.returncode, local_log.read_text(), ""
+        ),
+    )
 
 
 def test_slurm_run_gives_the_local_genre_fusion_table(slurm_run):
@@ -175,8 +208,14 @@ def _rules_in_dag(output: str) -> set[str]:
 def test_every_rule_ran_inside_a_slurm_job(slurm_run):
     assert slurm_run.done.returncode == 0, slurm_run.done.stdout[-6000:]
     rules = _rules_in_dag(slurm_run.done.stdout)
-    assert {"build_builtin_model", "extract_activations", "probe_pair", "steer_pair",
-            "score_pair", "genre_fusion_table"} <= rules  # fmt: skip
+    assert {
+        "build_builtin_model",
+        "extract_activations",
+        "probe_pair",
+        "steer_pair",
+        "score_pair",
+        "genre_fusion_table",
+    } <= rules
     logs = sorted((slurm_run.work / ".snakemake/slurm_logs").rglob("*.log"))
     ran = {m for log in logs for m in re.findall(r"^\s*rule (\w+):$", log.read_text(), re.M)}
     local = set(re.findall(r"^\s*localrule (\w+):$", slurm_run.done.stdout, re.M))
@@ -200,8 +239,9 @@ def test_gpu_rules_ran_on_the_gpu_partition_with_a_gpu(slurm_run):
 
 def test_a_cancelled_job_is_submitted_again(slurm_run):
     assert slurm_run.cancelled, f"no running {CANCEL} job was seen to cancel"
-    runs = sorted((j for j in slurm_run.jobs.values() if j["comment"] == CANCEL),
-                  key=lambda j: int(j["id"]))  # fmt: skip
+    runs = sorted(
+        (j for j in slurm_run.jobs.values() if j["comment"] == CANCEL), key=lambda j: int(j["id"])
+    )
     assert [j["state"] for j in runs] == ["CANCELLED", "COMPLETED"], runs
     assert runs[0]["id"] == slurm_run.cancelled
     assert "CANCELLED" in slurm_run.done.stdout

@@ -28,8 +28,10 @@ def _layer_io(tiny, directions, alpha, **kw):
 
         return hook
 
-    handles = [layer.register_forward_pre_hook(keep(i), with_kwargs=True)
-               for i, layer in enumerate(decoder_layers(tiny.model))]  # fmt: skip
+    handles = [
+        layer.register_forward_pre_hook(keep(i), with_kwargs=True)
+        for i, layer in enumerate(decoder_layers(tiny.model))
+    ]
     ids = torch.randint(0, 2048, (2 * 4, 6), generator=torch.Generator().manual_seed(0))
     text = tiny.tokenizer(["a", "b"], return_tensors="pt", padding=True)
     try:
@@ -159,8 +161,16 @@ def test_vector_file_round_trip_and_alpha_scales(tiny, tmp_path):
     n = len(decoder_layers(tiny.model))
     dirs = np.random.default_rng(0).normal(size=(n + 1, 64)).astype(np.float32)
     norms = [3.0 + i for i in range(n + 1)]
-    vec = SteeringVector(dirs, layer=2, method="mse", task="pop_vs_rock", positive="pop",
-                         negative="rock", mean_projection=[-2.0] * (n + 1), mean_norm=norms)  # fmt: skip
+    vec = SteeringVector(
+        dirs,
+        layer=2,
+        method="mse",
+        task="pop_vs_rock",
+        positive="pop",
+        negative="rock",
+        mean_projection=[-2.0] * (n + 1),
+        mean_norm=norms,
+    )
     back = SteeringVector.load(vec.save(tmp_path / "v.npz"))
     np.testing.assert_array_equal(back.directions, dirs)
     assert (back.layer, back.positive, back.mean_projection) == (2, "pop", [-2.0] * (n + 1))
@@ -190,8 +200,9 @@ def _vector(tiny, site="resid", seed=0, **kw):
 
 
 def _codes(tiny, prompts=("x",), **kw):
-    return steering.generate(tiny, list(prompts), 12, seed=0, do_sample=False,
-                             return_codes=True, **kw)[1]  # fmt: skip
+    return steering.generate(
+        tiny, list(prompts), 12, seed=0, do_sample=False, return_codes=True, **kw
+    )[1]
 
 
 @pytest.mark.parametrize("site", ["resid", "attn"])
@@ -215,8 +226,11 @@ def test_vector_apply_equals_steering_its_layers(tiny, site):
 @pytest.mark.parametrize("scale", ["norm", "projection"])
 def test_scaled_alpha_is_per_layer_and_vector_misfits_are_named(tiny, scale):
     n = len(decoder_layers(tiny.model))
-    vec = _vector(tiny, mean_projection=[float(i + 1) for i in range(n + 1)],
-                  mean_norm=[10.0 * (i + 1) for i in range(n + 1)])  # fmt: skip
+    vec = _vector(
+        tiny,
+        mean_projection=[float(i + 1) for i in range(n + 1)],
+        mean_norm=[10.0 * (i + 1) for i in range(n + 1)],
+    )
     with vec.apply(tiny.model, 0.2, layers="all", alpha_scale=scale):
         got = _codes(tiny)
     unit = 10.0 if scale == "norm" else 1.0
@@ -256,8 +270,9 @@ def test_steering_grid_files_share_prompt_and_seed_with_their_originals(tiny, tm
     steered = steering.generate_steered(tiny, vectors, grid[:3], prompts, [0, 3], tmp_path, 16)
     assert len(originals) == 4 and len(steered) == 3 * 4
     assert set(steered.path.map(lambda p: p.split("/")[-1])) >= {
-        "pop_resid_mse_best_a0.5_p00_s0.wav", "pop_resid_mse_all_a0.5_p01_s3.wav"
-    }  # fmt: skip
+        "pop_resid_mse_best_a0.5_p00_s0.wav",
+        "pop_resid_mse_all_a0.5_p01_s3.wav",
+    }
     assert steered.layer.tolist()[:4] == ["1"] * 4
     row = steered[(steered.alpha == 2.0) & (steered.layers == "best") & (steered.seed == 3)]
     with vectors[("pop", "resid", "mse")].apply(tiny.model, 2.0):  # α × mean ‖h‖ by default
@@ -279,21 +294,37 @@ def test_samples_tables_record_the_settings_that_made_them(tiny, tmp_path):
     vectors = {("pop", "resid", "mse"): _vector(tiny)}
     grid = steering.setting_grid(["pop"], ["resid"], ["mse"], [0.3])
     sampling = {"top_k": 1, "top_p": 0.9, "temperature": 0.7}
-    originals = steering.generate_originals(tiny, prompts, [2], tmp_path / "o", 12, 2.5,
-                                            **sampling)  # fmt: skip
-    steered = steering.generate_steered(tiny, vectors, grid, prompts, [2], tmp_path / "s", 12,
-                                        2.5, cfg="cond", alpha_scale="norm", skip_prefix=False,
-                                        **sampling)  # fmt: skip
-    made_with = {"max_new_tokens": 12, "guidance_scale": 2.5, "top_k": 1, "top_p": 0.9,
-                 "temperature": 0.7}  # fmt: skip
+    originals = steering.generate_originals(tiny, prompts, [2], tmp_path / "o", 12, 2.5, **sampling)
+    steered = steering.generate_steered(
+        tiny,
+        vectors,
+        grid,
+        prompts,
+        [2],
+        tmp_path / "s",
+        12,
+        2.5,
+        cfg="cond",
+        alpha_scale="norm",
+        skip_prefix=False,
+        **sampling,
+    )
+    made_with = {
+        "max_new_tokens": 12,
+        "guidance_scale": 2.5,
+        "top_k": 1,
+        "top_p": 0.9,
+        "temperature": 0.7,
+    }
     for table in (originals, steered):
         assert table[list(made_with)].drop_duplicates().to_dict("records") == [made_with]
     assert steered[["alpha_scale", "cfg", "skip_prefix"]].drop_duplicates().to_dict("records") == [
         {"alpha_scale": "norm", "cfg": "cond", "skip_prefix": False}
     ]
     # top_k = 1 reached the model: the originals are the greedy generations
-    greedy = steering.generate(tiny, prompts.prompt.tolist(), 12, seed=2, guidance_scale=2.5,
-                               do_sample=False)  # fmt: skip
+    greedy = steering.generate(
+        tiny, prompts.prompt.tolist(), 12, seed=2, guidance_scale=2.5, do_sample=False
+    )
     for i in range(2):
         np.testing.assert_allclose(audio.load(originals.path.iloc[i]), greedy[i], atol=1 / 32767)
 
@@ -360,14 +391,21 @@ def _site_io(mg, site, seed, context=None):
         for i, layer in enumerate(layers):  # prepended: h; appended after steering's: h'
             for store, first in ((before, True), (after, False)):
                 if site == "resid":
-                    handles.append(layer.register_forward_pre_hook(
-                        keep(store, i), with_kwargs=True, prepend=first))  # fmt: skip
+                    handles.append(
+                        layer.register_forward_pre_hook(
+                            keep(store, i), with_kwargs=True, prepend=first
+                        )
+                    )
                 else:
-                    handles.append(layer.self_attn.register_forward_hook(
-                        keep(store, i), prepend=first))  # fmt: skip
+                    handles.append(
+                        layer.self_attn.register_forward_hook(keep(store, i), prepend=first)
+                    )
         if site == "resid":
-            handles.append(layers[-1].register_forward_hook(
-                lambda _m, _a, out: before.update({len(layers): _tensor(out).clone()})))  # fmt: skip
+            handles.append(
+                layers[-1].register_forward_hook(
+                    lambda _m, _a, out: before.update({len(layers): _tensor(out).clone()})
+                )
+            )
         try:
             mg.model(**text, decoder_input_ids=ids, use_cache=False)
         finally:
@@ -419,8 +457,11 @@ def test_norm_alpha_turns_h_by_the_same_angle_at_every_layer_and_site(loud):
 def test_projection_scale_refuses_an_unstable_layer(tiny):
     n = len(decoder_layers(tiny.model))
     vec = _vector(tiny, mean_projection=[3.0, 2e-3, 3.0, 3.0, 3.0], mean_norm=[10.0] * (n + 1))
-    with pytest.raises(ValueError, match=r"unstable at layer 1: \|mean projection\| 0.002 is "
-                       r"below 0.001 × the mean norm 10"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"unstable at layer 1: \|mean projection\| 0.002 is "
+        r"below 0.001 × the mean norm 10",
+    ):
         vec.apply(tiny.model, 0.5, layers="all", alpha_scale="projection").__enter__()
     vec.mean_projection[1] = 0.02  # 0.002 × the norm: stable enough
     assert steering.alpha_unit(vec, 1, "projection") == 0.02
@@ -451,13 +492,23 @@ def test_cond_only_steering_refuses_generation_without_guidance(tiny, tmp_path):
     vectors = {("pop", "resid", "mse"): _vector(tiny)}
     grid = steering.setting_grid(["pop"], ["resid"], ["mse"], [0.1])
     with pytest.raises(ValueError, match=r"cfg='cond' needs .*guidance_scale=1"):
-        steering.generate_steered(tiny, vectors, grid, steering.prompt_table(["a", "b"]), [0],
-                                  tmp_path, 8, guidance_scale=1.0, cfg="cond")  # fmt: skip
+        steering.generate_steered(
+            tiny,
+            vectors,
+            grid,
+            steering.prompt_table(["a", "b"]),
+            [0],
+            tmp_path,
+            8,
+            guidance_scale=1.0,
+            cfg="cond",
+        )
     vectors[("pop", "attn", "mse")] = _vector(tiny, "attn", mean_norm=[])  # the 2nd setting's
     grid = steering.setting_grid(["pop"], ["resid", "attn"], ["mse"], [0.1])
     with pytest.raises(ValueError, match="refit the vector"):  # before any generation
-        steering.generate_steered(tiny, vectors, grid, steering.prompt_table(["a"]), [0],
-                                  tmp_path, 8)  # fmt: skip
+        steering.generate_steered(
+            tiny, vectors, grid, steering.prompt_table(["a"]), [0], tmp_path, 8
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -470,7 +521,8 @@ def test_cond_without_guidance_and_the_old_relative_alpha_are_config_errors():
     assert (cfg["top_k"], cfg["top_p"], cfg["temperature"]) == (250, 0.0, 1.0)
     cases = {
         r"steering\.cfg: 'cond' .*steering\.guidance_scale 1 turns guidance off": {
-            "cfg": "cond", "guidance_scale": 1
+            "cfg": "cond",
+            "guidance_scale": 1,
         },
         r"steering\.relative_alpha: replaced by steering\.alpha_scale .*projection": {
             "relative_alpha": True
@@ -482,12 +534,21 @@ def test_cond_without_guidance_and_the_old_relative_alpha_are_config_errors():
         r"steering\.top_k": {"top_k": -1},
         r"steering\.temperature": {"temperature": 0},
         r"steering\.alpha_scale": {"alpha_scale": "relative"},
-    }  # fmt: skip
+    }
     for needle, steering_keys in cases.items():
         with pytest.raises(config.ConfigError, match=needle):
             config.validate_config({"steering": steering_keys}, schema)
-    ok = config.validate_config({"steering": {"alphas": [8.0], "alpha_scale": "absolute",
-                                              "cfg": "cond", "guidance_scale": 1.5}}, schema)  # fmt: skip
+    ok = config.validate_config(
+        {
+            "steering": {
+                "alphas": [8.0],
+                "alpha_scale": "absolute",
+                "cfg": "cond",
+                "guidance_scale": 1.5,
+            }
+        },
+        schema,
+    )
     assert ok["steering"]["alphas"] == [8.0]
 
 
@@ -503,7 +564,10 @@ def test_sampling_settings_reach_the_model(tiny):
     assert not torch.equal(default, greedy)
     for other in ({"top_k": 50}, {"top_k": 0}, {"temperature": 3.0}, {"top_p": 0.5}):
         assert not torch.equal(codes(**other), default), other
-    for bad, needle in (({"top_k": -1}, "top_k"), ({"top_p": 1.5}, "top_p"),
-                        ({"temperature": 0.0}, "temperature")):  # fmt: skip
+    for bad, needle in (
+        ({"top_k": -1}, "top_k"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"temperature": 0.0}, "temperature"),
+    ):
         with pytest.raises(ValueError, match=needle):
             codes(**bad)

@@ -251,8 +251,22 @@ def test_count_cli(capsys: pytest.CaptureFixture[str]) -> None:
         "chords 13248",
         "chord_progressions 20976",
     ]
-    st.main(["--count", "--concept", "notes", "chords", "--programs", "Flute", "40", "13",
-             "--octaves", "4", "--roots", "C"])  # fmt: skip
+    st.main(
+        [
+            "--count",
+            "--concept",
+            "notes",
+            "chords",
+            "--programs",
+            "Flute",
+            "40",
+            "13",
+            "--octaves",
+            "4",
+            "--roots",
+            "C",
+        ]
+    )
     assert capsys.readouterr().out == "notes 36\nchords 36\n"
     done = subprocess.run(
         [sys.executable, "-m", "musicsteer.syntheory", "--count", "--concept", "chords"],
@@ -342,11 +356,19 @@ def tone(seconds: float = 4.0, rate: int = 44100) -> np.ndarray:
 def test_hub_parquet_to_manifest(tmp_path: Path) -> None:
     common = {"midi_program_name": "x", "midi_category": "x"}
     rows = [
-        {"audio": {"bytes": wav_bytes(tone()), "path": "a.wav"}, "midi_note_val": 69,
-         "midi_program_num": 73, **common},
-        {"audio": {"bytes": wav_bytes(np.zeros((176400, 2))), "path": "b.wav"},
-         "midi_note_val": 5, "midi_program_num": 10, **common},
-    ]  # fmt: skip
+        {
+            "audio": {"bytes": wav_bytes(tone()), "path": "a.wav"},
+            "midi_note_val": 69,
+            "midi_program_num": 73,
+            **common,
+        },
+        {
+            "audio": {"bytes": wav_bytes(np.zeros((176400, 2))), "path": "b.wav"},
+            "midi_note_val": 5,
+            "midi_program_num": 10,
+            **common,
+        },
+    ]
     shard = hub_shard(tmp_path / "snap/notes/train-00000-of-00001.parquet", rows)
     manifest = st.hub_parquet_to_manifest([shard], "notes", tmp_path / "out")
     expected = st.note_items(programs=[73], midi_notes=[69]) + st.note_items(
@@ -367,10 +389,23 @@ def test_hub_rows_of_chords_and_progressions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     audio = {"bytes": wav_bytes(tone(4.1)), "path": "x.wav"}
-    chords = [{"audio": audio, "root_note_pitch_class": 6, "chord_type": "aug",
-               "inversion": 64, "midi_program_num": 40}]  # fmt: skip
-    progs = [{"audio": audio, "key_note_pitch_class": 2, "midi_program_num": 0,
-              "chord_progression": "aeolian-(1, 6, 7, 1)"}]  # fmt: skip
+    chords = [
+        {
+            "audio": audio,
+            "root_note_pitch_class": 6,
+            "chord_type": "aug",
+            "inversion": 64,
+            "midi_program_num": 40,
+        }
+    ]
+    progs = [
+        {
+            "audio": audio,
+            "key_note_pitch_class": 2,
+            "midi_program_num": 0,
+            "chord_progression": "aeolian-(1, 6, 7, 1)",
+        }
+    ]
     snap = tmp_path / "snap"
     hub_shard(snap / "chords/train-00000-of-00001.parquet", chords)
     hub_shard(snap / "simple_progressions/train-00000-of-00001.parquet", progs)

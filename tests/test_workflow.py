@@ -54,8 +54,13 @@ def test_demo_wrote_every_stage(demo_run):
     }
     index = pd.read_parquet(work / "results/activations/genres/index.parquet")
     assert index.clip_id.tolist() == manifest.clip_id.tolist()
-    figures = ["genres/clustering", "genres/jaccard", "probe_accuracy_rock_to_pop",
-               "syntheory_notes/clustering", "tasks/probe_accuracy_pitch_class"]  # fmt: skip
+    figures = [
+        "genres/clustering",
+        "genres/jaccard",
+        "probe_accuracy_rock_to_pop",
+        "syntheory_notes/clustering",
+        "tasks/probe_accuracy_pitch_class",
+    ]
     for fig in figures:
         assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000
         assert (work / f"results/figures/{fig}.pdf").exists()
@@ -86,8 +91,19 @@ def test_demo_steering_grid_and_long_results(demo_run):
     assert all((work / p).exists() for p in [*originals.path, *steered.path])
     assert steered.path.str.contains("pop_attn_bce_all_a0.4_p02_s0.wav").any()
     long = pd.read_parquet(work / "results/tables/genre_fusion_long.parquet")
-    assert {"source", "target", "site", "method", "layer", "alpha", "n", "mean", "ci_low",
-            "ci_high", "metric"} <= set(long.columns)  # fmt: skip
+    assert {
+        "source",
+        "target",
+        "site",
+        "method",
+        "layer",
+        "alpha",
+        "n",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "metric",
+    } <= set(long.columns)
     assert set(long.metric) == {"original", "steered", "gain", "preservation"}
     assert (
         len(
@@ -101,8 +117,13 @@ def test_demo_steering_grid_and_long_results(demo_run):
     steered_rows = table[table.kind == "steered"]
     assert steered_rows.alpha.tolist() == head.alpha.tolist() and head.reason.str.len().min() > 10
     instruments = pd.read_csv(work / "results/tables/instrument_transfer.csv")
-    assert instruments.Track.tolist() == ["Melody input", "Ground Truth", "GT Flute", "GT Violin",
-                                          "GT Xylophone"]  # fmt: skip
+    assert instruments.Track.tolist() == [
+        "Melody input",
+        "Ground Truth",
+        "GT Flute",
+        "GT Violin",
+        "GT Xylophone",
+    ]
     scores = instruments[["Flute Score", "Violin Score", "Xylophone Score"]].to_numpy()
     np.testing.assert_allclose(scores.sum(1), 1.0, atol=3e-4)
     for fig in ("steering/alpha_sweep_rock_to_pop", "steering/alpha_sweep_instruments"):
@@ -117,11 +138,26 @@ def test_demo_scores_are_recomputable_with_the_cli(demo_run):
     cli = str(Path(sys.executable).with_name("musicsteer"))
     for path, rows in pair.groupby("path"):
         done = subprocess.run(
-            [cli, "score", path, "--labels", "rock", "pop", "--model", "tiny-clap",
-             "--models-dir", "resources/models", "--json"],
-            cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+            [
+                cli,
+                "score",
+                path,
+                "--labels",
+                "rock",
+                "pop",
+                "--model",
+                "tiny-clap",
+                "--models-dir",
+                "resources/models",
+                "--json",
+            ],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )  # fmt: skip
+        )
         assert done.returncode == 0, done.stderr
         got = json.loads(done.stdout.strip().splitlines()[-1])["scores"]
         want = rows.set_index("label").probability

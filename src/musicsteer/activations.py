@@ -223,8 +223,10 @@ def conditioning_inputs(
     if not text:
         return null_condition(mg, batch, chroma)
     tok = mg.tokenizer([text] * batch, return_tensors="pt", padding=True)
-    inputs = {"input_ids": tok.input_ids.to(mg.device),
-              "attention_mask": tok.attention_mask.to(mg.device)}  # fmt: skip
+    inputs = {
+        "input_ids": tok.input_ids.to(mg.device),
+        "attention_mask": tok.attention_mask.to(mg.device),
+    }
     if chroma is not None:
         inputs["input_features"] = chroma
     return inputs
@@ -452,8 +454,14 @@ def _record_shard(
     norms: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
     for waves in _wave_batches(part, mg.sample_rate, settings.batch_size, clips_dir):
         with torch.inference_mode():
-            rec = _record(mg, waves, settings.sites, settings.position, settings.text,
-                          settings.melody_conditioning)  # fmt: skip
+            rec = _record(
+                mg,
+                waves,
+                settings.sites,
+                settings.position,
+                settings.text,
+                settings.melody_conditioning,
+            )
         for site in settings.sites:
             chunks[site].append(rec.stacked(site).cpu().numpy())
             norms[site].append(rec.stacked_norms(site).cpu().numpy())

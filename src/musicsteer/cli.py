@@ -70,9 +70,11 @@ def _add_common(p: argparse.ArgumentParser, model_default: str | None) -> None:
         p.add_argument("--model", default=model_default, help=f"{help_model} (%(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (%(default)s)")
     p.add_argument(
-        "--models-dir", default="resources/models", type=Path,
+        "--models-dir",
+        default="resources/models",
+        type=Path,
         help="where built-in models live; missing ones are built there (%(default)s)",
-    )  # fmt: skip
+    )
 
 
 def _add_generate(p: argparse.ArgumentParser) -> None:
@@ -83,27 +85,35 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--original", type=Path, help="also write the unsteered audio here")
     p.add_argument("--vector", type=Path, help="steering vector .npz (none: plain generation)")
     p.add_argument(
-        "--alpha", type=float, default=0.2,
+        "--alpha",
+        type=float,
+        default=0.2,
         help="steering strength in units of --alpha-scale (%(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--alpha-scale", choices=("norm", "absolute", "projection"), default="norm",
+        "--alpha-scale",
+        choices=("norm", "absolute", "projection"),
+        default="norm",
         help="alpha's unit: the mean activation norm of the vector's layer, 1, or the mean "
         "projection (%(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument("--site", choices=("resid", "attn"), help="default: the vector's site")
     p.add_argument(
         "--layers", default="best", help="best (the vector's layer), all, 3 or 2,5 (%(default)s)"
     )
     p.add_argument(
-        "--cfg", choices=("both", "cond"), default="both",
+        "--cfg",
+        choices=("both", "cond"),
+        default="both",
         help="CFG halves to steer (cond needs --guidance-scale above 1; %(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument("--relative", action="store_true", help=argparse.SUPPRESS)  # removed
     p.add_argument(
-        "--no-skip-prefix", dest="skip_prefix", action="store_false",
+        "--no-skip-prefix",
+        dest="skip_prefix",
+        action="store_false",
         help="steer MusicGen-Melody's conditioning prefix too",
-    )  # fmt: skip
+    )
     p.add_argument("--melody", type=Path, help="melody audio (MusicGen-Melody models only)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--seconds", type=float, help="audio length (default 5 s)")
@@ -112,24 +122,32 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance-scale", type=float, default=3.0, help="CFG scale (%(default)s)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
     p.add_argument(
-        "--top-k", type=int, default=250, help="sample among the k likeliest codes; 0 = all "
-        "(%(default)s, as audiocraft)",
-    )  # fmt: skip
+        "--top-k",
+        type=int,
+        default=250,
+        help="sample among the k likeliest codes; 0 = all (%(default)s, as audiocraft)",
+    )
     p.add_argument(
-        "--top-p", type=float, default=0.0,
+        "--top-p",
+        type=float,
+        default=0.0,
         help="nucleus sampling: keep codes holding this much probability; 0 = off (%(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--temperature", type=float, default=1.0, help="sampling temperature (%(default)s)"
     )
     p.add_argument(
-        "--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
         help="weights dtype (%(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--subtype", choices=WAV_SUBTYPES, default="PCM_16",
+        "--subtype",
+        choices=WAV_SUBTYPES,
+        default="PCM_16",
         help="WAV sample format (%(default)s; FLOAT keeps the generated samples exactly)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=run_generate)
 
 
@@ -277,10 +295,17 @@ def run_generate(args: argparse.Namespace) -> int:
 
     def run() -> np.ndarray:
         return steering.generate(
-            mg, args.prompt, steps, args.seed, args.guidance_scale,
-            do_sample=not args.greedy, melody=melody, top_k=args.top_k, top_p=args.top_p,
+            mg,
+            args.prompt,
+            steps,
+            args.seed,
+            args.guidance_scale,
+            do_sample=not args.greedy,
+            melody=melody,
+            top_k=args.top_k,
+            top_p=args.top_p,
             temperature=args.temperature,
-        )  # fmt: skip
+        )
 
     with steering_context(vector, mg, args, layers):
         waves = run()
@@ -330,9 +355,14 @@ def steering_context(
                 f"cannot steer layer {layer}: the model has decoder layers 0..{n_layers - 1}"
             )
     return vector.apply(
-        mg.model, args.alpha, site=args.site, layers=layers, cfg=args.cfg,
-        skip_prefix=args.skip_prefix, alpha_scale=args.alpha_scale,
-    )  # fmt: skip
+        mg.model,
+        args.alpha,
+        site=args.site,
+        layers=layers,
+        cfg=args.cfg,
+        skip_prefix=args.skip_prefix,
+        alpha_scale=args.alpha_scale,
+    )
 
 
 def _write_all(base: Path, waves: np.ndarray, sample_rate: int, subtype: str) -> None:

@@ -34,8 +34,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au")
-MANIFEST_COLUMNS = ["clip_id", "dataset", "label", "source", "track", "offset_s", "duration_s",
-                    "source_sample_rate", "rms_db"]  # fmt: skip
+MANIFEST_COLUMNS = [
+    "clip_id",
+    "dataset",
+    "label",
+    "source",
+    "track",
+    "offset_s",
+    "duration_s",
+    "source_sample_rate",
+    "rms_db",
+]
 SKIPPED_COLUMNS = ["source", "dataset", "label", "reason"]
 FMA_SUBSETS = ("small", "medium", "large", "full")
 # FMA subsets nest: each holds the tracks of the smaller ones.
@@ -149,14 +158,19 @@ def _fma_listing(
         log.info(
             "fma %s: %d of %d tracks have no top genre; dropped", subset, len(unlabelled), len(top)
         )
-    dropped = [_skip_row(path, "fma", "", "no top genre in tracks.csv")
-               for path in unlabelled if path.is_file()]  # fmt: skip
+    dropped = [
+        _skip_row(path, "fma", "", "no top genre in tracks.csv")
+        for path in unlabelled
+        if path.is_file()
+    ]
     labels = top.dropna().map(lambda genre: normalise_genre(genre, genre_map))
     if genres:
         _log_absent_genres("fma", genres, labels.unique())
         labels = labels[labels.isin(list(genres))]
-    tracks = [Track(_fma_path(base, tid), label, "fma", name=f"{tid:06d}")
-              for tid, label in sorted(labels.items())]  # fmt: skip
+    tracks = [
+        Track(_fma_path(base, tid), label, "fma", name=f"{tid:06d}")
+        for tid, label in sorted(labels.items())
+    ]
     return tracks, dropped
 
 
@@ -254,7 +268,9 @@ def _parquet_labels(file: Path) -> Iterable[tuple[int, str, str | None]]:
 
     row = 0
     for batch in pq.ParquetFile(file).iter_batches(columns=["song_id", "genre"]):
-        for song_id, genre in zip(*(batch.column(c).to_pylist() for c in ("song_id", "genre")), strict=True):  # fmt: skip
+        for song_id, genre in zip(
+            *(batch.column(c).to_pylist() for c in ("song_id", "genre")), strict=True
+        ):
             yield row, str(song_id), genre
             row += 1
 
@@ -393,8 +409,14 @@ def build_manifest(
     with ThreadPoolExecutor(max(1, workers)) as pool:
         clip = lambda t: track_clips(t, clip_s, silence_db)  # noqa: E731
         results = pool.map(clip, tracks) if workers > 1 else map(clip, tracks)
-        bar = tqdm(results, total=len(tracks), desc="clipping", unit="track",
-                   file=sys.stderr, disable=not progress)  # fmt: skip
+        bar = tqdm(
+            results,
+            total=len(tracks),
+            desc="clipping",
+            unit="track",
+            file=sys.stderr,
+            disable=not progress,
+        )
         for clips, skips in bar:
             rows += clips
             skipped += skips
@@ -448,15 +470,20 @@ def _empty_manifest() -> pd.DataFrame:
 def _canonical_order(manifest: pd.DataFrame, sources_order: Sequence[str] | None) -> pd.DataFrame:
     first = list(dict.fromkeys(sources_order or []))
     rank = {name: i for i, name in enumerate(first + sorted(set(manifest.dataset) - set(first)))}
-    keys = [(rank[d], _natural_key(c)) for d, c in zip(manifest.dataset, manifest.clip_id, strict=True)]  # fmt: skip
+    keys = [
+        (rank[d], _natural_key(c)) for d, c in zip(manifest.dataset, manifest.clip_id, strict=True)
+    ]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return manifest.iloc[order].reset_index(drop=True)
 
 
 def _natural_key(text: str) -> tuple:
     """Sort key comparing digit runs as numbers (``song/9`` < ``song/10``)."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", text) if part)  # fmt: skip
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", text)
+        if part
+    )
 
 
 def _sample_per_label(manifest: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:

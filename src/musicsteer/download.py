@@ -231,8 +231,15 @@ def _write_body(
 ) -> None:
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=part.name,
-               file=sys.stderr, disable=not progress)  # fmt: skip
+    bar = tqdm(
+        total=total,
+        initial=start,
+        unit="B",
+        unit_scale=True,
+        desc=part.name,
+        file=sys.stderr,
+        disable=not progress,
+    )
     with part.open("ab" if start else "wb") as out, bar:
         for chunk in iter(lambda: response.read(CHUNK), b""):
             out.write(chunk)
@@ -363,8 +370,14 @@ def fetch_source(name: str, root: str | Path, progress: bool = True) -> Path:
     spec, root = SOURCES[name], Path(root)
     if (root / f".{spec['file']}.extracted").is_file():
         return root  # done before; the archive itself may have been deleted since
-    archive = fetch(spec["url"], root / "downloads" / spec["file"], spec["sha256"],
-                    sha1=spec["sha1"], hint=spec["layout"], progress=progress)  # fmt: skip
+    archive = fetch(
+        spec["url"],
+        root / "downloads" / spec["file"],
+        spec["sha256"],
+        sha1=spec["sha1"],
+        hint=spec["layout"],
+        progress=progress,
+    )
     return extract(archive, root)
 
 
@@ -379,16 +392,23 @@ def download_source(
     dest = Path(dest)
     if source == "music_genres":
         files = fetch_music_genres(dest)
-        return {"source": source, "dest": str(dest), "repo": MUSIC_GENRES_REPO,
-                "files": [_file_record(f, None) for f in files]}  # fmt: skip
+        return {
+            "source": source,
+            "dest": str(dest),
+            "repo": MUSIC_GENRES_REPO,
+            "files": [_file_record(f, None) for f in files],
+        }
     if source not in SOURCE_ARCHIVES:
         raise KeyError(f"unknown source {source!r}; known: {[*SOURCE_ARCHIVES, 'music_genres']}")
     names = [name.format(subset=fma_subset) for name in SOURCE_ARCHIVES[source]]
     for name in names:
         fetch_source(name, dest, progress=progress)
     archives = [dest / "downloads" / SOURCES[name]["file"] for name in names]
-    return {"source": source, "dest": str(dest),
-            "files": [_file_record(a, SOURCES[n]["url"]) for a, n in zip(archives, names, strict=True)]}  # fmt: skip
+    return {
+        "source": source,
+        "dest": str(dest),
+        "files": [_file_record(a, SOURCES[n]["url"]) for a, n in zip(archives, names, strict=True)],
+    }
 
 
 def _file_record(path: Path, url: str | None) -> dict:
@@ -421,8 +441,12 @@ def fetch_music_genres(dest: str | Path, timeout: float = CONNECT_TIMEOUT_S) -> 
     try:
         from huggingface_hub import snapshot_download
 
-        snapshot_download(repo_id=MUSIC_GENRES_REPO, repo_type="dataset",
-                          allow_patterns="*.parquet", local_dir=dest)  # fmt: skip
+        snapshot_download(
+            repo_id=MUSIC_GENRES_REPO,
+            repo_type="dataset",
+            allow_patterns="*.parquet",
+            local_dir=dest,
+        )
     except Exception as err:  # hub, HTTP and file errors all mean the same to the user
         raise DownloadError(_music_genres_steps(dest, f"{type(err).__name__}: {err}")) from err
     files = sorted(dest.rglob("*.parquet"))
@@ -457,15 +481,17 @@ def _check_hub_reachable(dest: Path, timeout: float) -> None:
 
 
 def _music_genres_steps(dest: Path, reason: str) -> str:
-    return "\n".join([
-        f"could not fetch the Hub dataset {MUSIC_GENRES_REPO}: {reason}",
-        "To continue by hand, on a machine with network run:",
-        f"  hf download {MUSIC_GENRES_REPO} --repo-type dataset --include '*.parquet' "
-        f"--local-dir {dest.name}",
-        f"then copy that folder to {dest} (the Parquet files, e.g. data/train-*.parquet, with "
-        "columns audio{bytes,path}, song_id, genre_id, genre), and point "
-        "the config at it; or run this step again where the Hub is reachable.",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"could not fetch the Hub dataset {MUSIC_GENRES_REPO}: {reason}",
+            "To continue by hand, on a machine with network run:",
+            f"  hf download {MUSIC_GENRES_REPO} --repo-type dataset --include '*.parquet' "
+            f"--local-dir {dest.name}",
+            f"then copy that folder to {dest} (the Parquet files, e.g. data/train-*.parquet, with "
+            "columns audio{bytes,path}, song_id, genre_id, genre), and point "
+            "the config at it; or run this step again where the Hub is reachable.",
+        ]
+    )
 
 
 def _sources_help() -> Iterator[str]:

@@ -62,9 +62,12 @@ class ClapScorer:
         """Unit audio embeddings ``[n_audio, dim]``."""
         prepared = [self._prepare(w, sample_rate) for w in waves]
         feats = self.processor.feature_extractor(
-            prepared, sampling_rate=CLAP_SAMPLE_RATE, return_tensors="pt",
-            truncation="rand_trunc", padding="repeatpad",
-        ).to(self.device)  # fmt: skip
+            prepared,
+            sampling_rate=CLAP_SAMPLE_RATE,
+            return_tensors="pt",
+            truncation="rand_trunc",
+            padding="repeatpad",
+        ).to(self.device)
         return _unit(self.model.get_audio_features(**feats))
 
     @staticmethod
@@ -203,38 +206,62 @@ def sweep_table(
     paired = paired_scores(scores)
     rows = []
     for key, group in paired.groupby([*SETTING_KEYS, "label_set", "label"], sort=True):
-        values = {"original": group.original, "steered": group.steered,
-                  "gain": group.steered - group.original}  # fmt: skip
+        values = {
+            "original": group.original,
+            "steered": group.steered,
+            "gain": group.steered - group.original,
+        }
         for metric, x in values.items():
             rows.append(_stat_row(key, metric, key[-1], x, n_boot, level, seed))
     units = paired.drop_duplicates([*SETTING_KEYS, *UNIT_KEYS])
     for key, group in units.groupby(SETTING_KEYS, sort=True):
-        rows.append(_stat_row((*key, ""), "preservation", "", group.preservation, n_boot, level,
-                              seed))  # fmt: skip
+        rows.append(
+            _stat_row((*key, ""), "preservation", "", group.preservation, n_boot, level, seed)
+        )
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
-def _stat_row(key: tuple, metric: str, label: str, x: pd.Series, n_boot: int, level: float,
-              seed: int) -> dict:  # fmt: skip
+def _stat_row(
+    key: tuple, metric: str, label: str, x: pd.Series, n_boot: int, level: float, seed: int
+) -> dict:
     mean, low, high = bootstrap_mean(x.to_numpy(), n_boot, level, seed)
     setting = dict(zip(SETTING_KEYS, key[: len(SETTING_KEYS)], strict=True))
     label_set = key[len(SETTING_KEYS)]
-    return {**setting, "label_set": label_set, "metric": metric, "label": label,
-            "n": int(np.isfinite(x.to_numpy(dtype=float)).sum()), "mean": mean,
-            "ci_low": low, "ci_high": high}  # fmt: skip
+    return {
+        **setting,
+        "label_set": label_set,
+        "metric": metric,
+        "label": label,
+        "n": int(np.isfinite(x.to_numpy(dtype=float)).sum()),
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+    }
 
 
 def reference_stats(
-    scores: pd.DataFrame, kind: str = "original", n_boot: int = 2000, level: float = 0.95,
+    scores: pd.DataFrame,
+    kind: str = "original",
+    n_boot: int = 2000,
+    level: float = 0.95,
     seed: int = 0,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """Mean + CI of each label's probability over the samples of one ``kind``."""
     rows = []
     subset = scores[scores.kind == kind]
     for (label_set, label), group in subset.groupby(["label_set", "label"], sort=True):
         mean, low, high = bootstrap_mean(group.probability.to_numpy(), n_boot, level, seed)
-        rows.append({"kind": kind, "label_set": label_set, "label": label, "n": len(group),
-                     "mean": mean, "ci_low": low, "ci_high": high})  # fmt: skip
+        rows.append(
+            {
+                "kind": kind,
+                "label_set": label_set,
+                "label": label,
+                "n": len(group),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -301,13 +328,17 @@ def seeds_note(table: pd.DataFrame) -> str:
         low, high = int(group.n.min()), int(group.n.max())
         n = f"n = {low}" if low == high else f"n = {low}–{high}"
         if str(select) != str(report):
-            lines.append(f"α chosen on {_listed(select)}; scores on {_listed(report)} "
-                         f"({n} prompt × seed generations per row).")  # fmt: skip
+            lines.append(
+                f"α chosen on {_listed(select)}; scores on {_listed(report)} "
+                f"({n} prompt × seed generations per row)."
+            )
         else:
-            lines.append(f"α chosen and scores reported on the same {_listed(report)} "
-                         f"({n} prompt × seed generations per row): no held-out seeds "
-                         "(evaluation.select_seeds is empty), so the scores at the chosen α "
-                         "are biased upwards.")  # fmt: skip
+            lines.append(
+                f"α chosen and scores reported on the same {_listed(report)} "
+                f"({n} prompt × seed generations per row): no held-out seeds "
+                "(evaluation.select_seeds is empty), so the scores at the chosen α "
+                "are biased upwards."
+            )
     return "\n".join(lines)
 
 
@@ -407,9 +438,19 @@ def selection_table(
     ):
         alpha, reason = select_alpha(alpha_candidates(group, target, source, label_set), rule)
         layer = group[group.alpha == alpha].layer.iloc[0]
-        rows.append({"source": source or "", "target": target, "site": site, "method": method,
-                     "layers": layers, "layer": layer, "alpha": alpha, "rule": rule.rule,
-                     "reason": reason})  # fmt: skip
+        rows.append(
+            {
+                "source": source or "",
+                "target": target,
+                "site": site,
+                "method": method,
+                "layers": layers,
+                "layer": layer,
+                "alpha": alpha,
+                "rule": rule.rule,
+                "reason": reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -426,9 +467,14 @@ def _stat(table: pd.DataFrame, **match: object) -> pd.Series:
 
 
 def fusion_rows(
-    scores: pd.DataFrame, sweep: pd.DataFrame, choice: Mapping[str, object], source: str,
-    display: Mapping[str, str], n_boot: int = 2000, seed: int = 0,
-) -> list[dict]:  # fmt: skip
+    scores: pd.DataFrame,
+    sweep: pd.DataFrame,
+    choice: Mapping[str, object],
+    source: str,
+    display: Mapping[str, str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict]:
     """The original row and the steered row (at the chosen setting) of one pair."""
     target = str(choice["target"])
     ref = reference_stats(scores[scores.label_set == "pair"], "original", n_boot, seed=seed)
@@ -442,17 +488,35 @@ def fusion_rows(
             + ("" if kind == "original" else f" {_name(target, display)}")
         }
         for i, label in ((1, source), (2, target)):
-            stat = (_stat(ref, label=label) if kind == "original"
-                    else _stat(chosen, metric="steered", label=label))  # fmt: skip
-            row |= {f"Genre {i}": _name(label, display), f"Genre {i} Score": stat["mean"],
-                    f"Genre {i} CI low": stat.ci_low, f"Genre {i} CI high": stat.ci_high}  # fmt: skip
+            stat = (
+                _stat(ref, label=label)
+                if kind == "original"
+                else _stat(chosen, metric="steered", label=label)
+            )
+            row |= {
+                f"Genre {i}": _name(label, display),
+                f"Genre {i} Score": stat["mean"],
+                f"Genre {i} CI low": stat.ci_low,
+                f"Genre {i} CI high": stat.ci_high,
+            }
             n = int(stat.n)
-        preservation = (np.nan if kind == "original"
-                        else _stat(chosen, metric="preservation")["mean"])  # fmt: skip
-        rows.append(row | {"source": source, "target": target, "kind": kind, "n": n,
-                           "site": choice["site"], "method": choice["method"],
-                           "layer": choice["layer"], "alpha": 0.0 if kind == "original"
-                           else choice["alpha"], "preservation": preservation})  # fmt: skip
+        preservation = (
+            np.nan if kind == "original" else _stat(chosen, metric="preservation")["mean"]
+        )
+        rows.append(
+            row
+            | {
+                "source": source,
+                "target": target,
+                "kind": kind,
+                "n": n,
+                "site": choice["site"],
+                "method": choice["method"],
+                "layer": choice["layer"],
+                "alpha": 0.0 if kind == "original" else choice["alpha"],
+                "preservation": preservation,
+            }
+        )
     return [_ordered(r) for r in rows]
 
 
@@ -469,8 +533,9 @@ def fusion_markdown(table: pd.DataFrame) -> str:
     """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI."""
     lines = ["| Track | Genre 1 Score | Genre 2 Score |", "|---|---|---|"]
     for r in table.to_dict("records"):
-        cells = [f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}")
-                 for i in (1, 2)]  # fmt: skip
+        cells = [
+            f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}") for i in (1, 2)
+        ]
         lines.append(f"| {r['Track']} | {cells[0]} | {cells[1]} |")
     return _with_note(lines, table)
 
@@ -488,9 +553,13 @@ def _ci(row: Mapping[str, object], prefix: str) -> str:
 
 
 def instrument_rows(
-    scores: pd.DataFrame, sweep: pd.DataFrame, choices: pd.DataFrame,
-    instruments: Sequence[str], n_boot: int = 2000, seed: int = 0,
-) -> list[dict]:  # fmt: skip
+    scores: pd.DataFrame,
+    sweep: pd.DataFrame,
+    choices: pd.DataFrame,
+    instruments: Sequence[str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict]:
     """The paper's instrument-transfer rows: the input melody, the unsteered
     generation ("Ground Truth") and one steered row per target instrument."""
     rows = []
@@ -506,22 +575,38 @@ def instrument_rows(
             chosen = chosen[chosen[key] == choice[key]]
         stats = {label: _stat(chosen, metric="steered", label=label) for label in instruments}
         preservation = _stat(chosen, metric="preservation")["mean"]
-        rows.append(_instrument_row(f"GT {choice['target']}", "steered", choice["target"], stats,
-                                    choice, preservation))  # fmt: skip
+        rows.append(
+            _instrument_row(
+                f"GT {choice['target']}", "steered", choice["target"], stats, choice, preservation
+            )
+        )
     return rows
 
 
-def _instrument_row(track: str, kind: str, target: str, stats: Mapping[str, pd.Series],
-                    choice: Mapping[str, object], preservation: float) -> dict:  # fmt: skip
+def _instrument_row(
+    track: str,
+    kind: str,
+    target: str,
+    stats: Mapping[str, pd.Series],
+    choice: Mapping[str, object],
+    preservation: float,
+) -> dict:
     row: dict = {"Track": track}
     for label, stat in stats.items():
         row[f"{label} Score"] = stat["mean"]
     for label, stat in stats.items():
         row |= {f"{label} CI low": stat.ci_low, f"{label} CI high": stat.ci_high}
     n = int(next(iter(stats.values())).n)
-    return row | {"kind": kind, "target": target, "n": n, "site": choice.get("site", ""),
-                  "method": choice.get("method", ""), "layer": choice.get("layer", ""),
-                  "alpha": choice.get("alpha", 0.0), "preservation": preservation}  # fmt: skip
+    return row | {
+        "kind": kind,
+        "target": target,
+        "n": n,
+        "site": choice.get("site", ""),
+        "method": choice.get("method", ""),
+        "layer": choice.get("layer", ""),
+        "alpha": choice.get("alpha", 0.0),
+        "preservation": preservation,
+    }
 
 
 def instrument_markdown(table: pd.DataFrame, instruments: Sequence[str]) -> str:
@@ -571,13 +656,18 @@ def genre_fusion(
             select_seeds=split.columns()["select_seeds"]
         )
         choice = _headline_choice(selection, headline, f"{source} → {target}")
-        rows += [row | split.columns()
-                 for row in fusion_rows(report, sweep, choice, source, display, n_boot, seed)]  # fmt: skip
+        rows += [
+            row | split.columns()
+            for row in fusion_rows(report, sweep, choice, source, display, n_boot, seed)
+        ]
         longs.append(sweep.assign(source=source, report_seeds=split.columns()["report_seeds"]))
         selections.append(selection)
     long = pd.concat(longs, ignore_index=True)
-    return (pd.DataFrame(rows), long[["source", *SWEEP_COLUMNS, "report_seeds"]],
-            pd.concat(selections, ignore_index=True))  # fmt: skip
+    return (
+        pd.DataFrame(rows),
+        long[["source", *SWEEP_COLUMNS, "report_seeds"]],
+        pd.concat(selections, ignore_index=True),
+    )
 
 
 def instrument_transfer(
@@ -597,9 +687,12 @@ def instrument_transfer(
         select_seeds=split.columns()["select_seeds"]
     )
     choices = pd.DataFrame(
-        [_headline_choice(selection[selection.target == t], headline, t) for t in instruments
-         if t in set(selection.target)]
-    )  # fmt: skip
+        [
+            _headline_choice(selection[selection.target == t], headline, t)
+            for t in instruments
+            if t in set(selection.target)
+        ]
+    )
     rows = instrument_rows(report, sweep, choices, instruments, n_boot, seed)
     table = pd.DataFrame([row | split.columns() for row in rows])
     return table, sweep.assign(report_seeds=split.columns()["report_seeds"]), selection

@@ -197,8 +197,9 @@ def plot_alpha_sweep(
         return _save(fig, out_png)
 
 
-def _sweep_panel(ax, sweep: pd.DataFrame, metric: str, label: str, label_set: str,
-                 per_target: bool) -> None:  # fmt: skip
+def _sweep_panel(
+    ax, sweep: pd.DataFrame, metric: str, label: str, label_set: str, per_target: bool
+) -> None:
     rows = sweep[(sweep.metric == metric) & (sweep.label == label)]
     if metric != "preservation":
         rows = rows[rows.label_set == label_set]
@@ -213,16 +214,26 @@ def _sweep_panel(ax, sweep: pd.DataFrame, metric: str, label: str, label_set: st
         site, method, layers = key[:3]
         name = f"{site} {method} {layers}" + (f" → {key[3]}" if len(key) > 3 else "")
         color = _METHOD_COLORS.get(method)
-        ax.plot(line.alpha, line["mean"], _SITE_STYLES.get(site, "-"), color=color,
-                marker=markers[layers], label=name, markersize=4)  # fmt: skip
+        ax.plot(
+            line.alpha,
+            line["mean"],
+            _SITE_STYLES.get(site, "-"),
+            color=color,
+            marker=markers[layers],
+            label=name,
+            markersize=4,
+        )
         ax.fill_between(line.alpha, line.ci_low, line.ci_high, color=color, alpha=0.12)
     ax.set_xscale("log", base=2)
     alphas = sorted(set(sweep.alpha))
     ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
     ax.minorticks_off()
     ax.set_xlabel("α")
-    names = {"gain": f"gain in p({label})", "steered": f"steered p({label})",
-             "preservation": "preservation (CLAP cosine)"}  # fmt: skip
+    names = {
+        "gain": f"gain in p({label})",
+        "steered": f"steered p({label})",
+        "preservation": "preservation (CLAP cosine)",
+    }
     ax.set_ylabel(names[metric])
     if metric == "gain":
         ax.axhline(0.0, color="grey", linewidth=0.8)

@@ -314,20 +314,40 @@ def tiny_musicgen_config(
     """Config of a MusicGen(-Melody) with real structure and tiny (or real-sized) decoder."""
     layers, hidden, heads, ffn = DECODER_SHAPES[shape]
     text = T5Config(
-        vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )  # fmt: skip
+        vocab_size=vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     audio = EncodecConfig(
-        sampling_rate=MUSICGEN_SAMPLE_RATE, upsampling_ratios=[8, 5, 4, 4],
-        target_bandwidths=[2.2], codebook_size=2048, hidden_size=32, num_filters=8,
-        num_lstm_layers=1, use_causal_conv=False, normalize=False,
-    )  # fmt: skip
+        sampling_rate=MUSICGEN_SAMPLE_RATE,
+        upsampling_ratios=[8, 5, 4, 4],
+        target_bandwidths=[2.2],
+        codebook_size=2048,
+        hidden_size=32,
+        num_filters=8,
+        num_lstm_layers=1,
+        use_causal_conv=False,
+        normalize=False,
+    )
     decoder_cls = MusicgenMelodyDecoderConfig if melody else MusicgenDecoderConfig
     decoder = decoder_cls(
-        vocab_size=2048, num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-        ffn_dim=ffn, num_codebooks=4, max_position_embeddings=2048, dropout=0.0,
-        pad_token_id=PAD_TOKEN_ID, bos_token_id=PAD_TOKEN_ID,
-    )  # fmt: skip
+        vocab_size=2048,
+        num_hidden_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        ffn_dim=ffn,
+        num_codebooks=4,
+        max_position_embeddings=2048,
+        dropout=0.0,
+        pad_token_id=PAD_TOKEN_ID,
+        bos_token_id=PAD_TOKEN_ID,
+    )
     cls = MusicgenMelodyConfig if melody else MusicgenConfig
     return cls(
         text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict()
@@ -404,9 +424,13 @@ def _fill_codebooks(quantizer: torch.nn.Module, frames: torch.Tensor, gen: torch
 
 def _generation_config() -> GenerationConfig:
     return GenerationConfig(
-        decoder_start_token_id=PAD_TOKEN_ID, pad_token_id=PAD_TOKEN_ID, bos_token_id=PAD_TOKEN_ID,
-        do_sample=True, guidance_scale=3.0, max_length=1500,
-    )  # fmt: skip
+        decoder_start_token_id=PAD_TOKEN_ID,
+        pad_token_id=PAD_TOKEN_ID,
+        bos_token_id=PAD_TOKEN_ID,
+        do_sample=True,
+        guidance_scale=3.0,
+        max_length=1500,
+    )
 
 
 def _save_musicgen(out: Path, melody: bool, seed: int) -> None:
@@ -418,15 +442,22 @@ def _save_musicgen(out: Path, melody: bool, seed: int) -> None:
 def tiny_clap_config(vocab_size: int) -> ClapConfig:
     """A CLAP (HTSAT + RoBERTa) with the real structure and tiny widths, no fusion."""
     text = {
-        "vocab_size": vocab_size, "hidden_size": 32, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 64, "projection_dim": 32,
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "projection_dim": 32,
         "max_position_embeddings": 514,
-    }  # fmt: skip
+    }
     audio = {
-        "depths": [1, 1, 1, 1], "num_attention_heads": [2, 2, 4, 4],
-        "patch_embeds_hidden_size": 16, "hidden_size": 128, "projection_dim": 32,
+        "depths": [1, 1, 1, 1],
+        "num_attention_heads": [2, 2, 4, 4],
+        "patch_embeds_hidden_size": 16,
+        "hidden_size": 128,
+        "projection_dim": 32,
         "enable_fusion": False,
-    }  # fmt: skip
+    }
     return ClapConfig(text_config=text, audio_config=audio, projection_dim=32)
 
 
@@ -468,14 +499,20 @@ def melody_chroma(
         wave = torch.nn.functional.pad(wave, (pad // 2, pad - pad // 2))
     window = torch.hann_window(n_fft)
     spec = torch.stft(
-        wave, n_fft, hop_length, window=window, center=True, pad_mode="reflect",
+        wave,
+        n_fft,
+        hop_length,
+        window=window,
+        center=True,
+        pad_mode="reflect",
         return_complex=True,
-    )  # fmt: skip
+    )
     power = spec.abs().pow(2) / window.pow(2).sum()
     filters = torch.from_numpy(
-        chroma_filter_bank(num_frequency_bins=n_fft, num_chroma=num_chroma,
-                           sampling_rate=sample_rate, tuning=0)
-    ).float()  # fmt: skip
+        chroma_filter_bank(
+            num_frequency_bins=n_fft, num_chroma=num_chroma, sampling_rate=sample_rate, tuning=0
+        )
+    ).float()
     raw = torch.einsum("cf,bft->bct", filters, power)
     idx = raw.argmax(dim=1)  # argmax is unchanged by the extractor's max-normalisation
     return torch.nn.functional.one_hot(idx, num_chroma).float()

@@ -970,8 +970,17 @@ def probe_table(
 # / ``accuracy_h1``: held-out accuracy on the clips of even / odd test folds, whose
 # groups are disjoint: choosing a layer on one half and reading the other gives the
 # nested (selection-free) accuracy of :func:`nested_accuracy`.
-CV_COLUMNS = ["accuracy", "accuracy_h0", "accuracy_h1", "n_h0", "n_h1", "n_positive",
-              "n_negative", "folds", "grouped"]  # fmt: skip
+CV_COLUMNS = [
+    "accuracy",
+    "accuracy_h0",
+    "accuracy_h1",
+    "n_h0",
+    "n_h1",
+    "n_positive",
+    "n_negative",
+    "folds",
+    "grouped",
+]
 
 
 def _class_counts(labels: np.ndarray, n_classes: int) -> tuple[int, int]:
@@ -1533,8 +1542,16 @@ def layer_selection(
                 "evidence": _evidence(rule, group, layer, method, ari),
             }
         )
-    columns = ["site", "method", "positive", "layer", "accuracy", "nested_accuracy", "rule",
-               "evidence"]  # fmt: skip
+    columns = [
+        "site",
+        "method",
+        "positive",
+        "layer",
+        "accuracy",
+        "nested_accuracy",
+        "rule",
+        "evidence",
+    ]
     return pd.DataFrame(out, columns=(["task"] if "task" in keys else []) + columns)
 
 

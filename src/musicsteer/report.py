@@ -36,8 +36,9 @@ audio { width: 220px; display: block; }
 def audio_data_uri(path: str, max_seconds: float | None = None) -> str:
     """The audio file as an Ogg Opus ``data:`` URI (optionally only its start)."""
     info = audio.probe(path)
-    wave = audio.load(path, PLAYER_RATE,
-                      duration_s=min(max_seconds, info.seconds) if max_seconds else None)  # fmt: skip
+    wave = audio.load(
+        path, PLAYER_RATE, duration_s=min(max_seconds, info.seconds) if max_seconds else None
+    )
     buffer = io.BytesIO()
     sf.write(buffer, wave, PLAYER_RATE, format="OGG", subtype="OPUS")
     return "data:audio/ogg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -78,8 +79,10 @@ def listening_pages(
     audio, shown first); ``settings`` limits the tables (None = every setting).
     """
     by_path = _scores_by_path(scores, label_set)
-    blocks = [("<h2>Input melody</h2>", _player(row.path, by_path.get(row.path, {}), max_seconds))
-              for row in samples[samples.kind == "input"].itertuples()]  # fmt: skip
+    blocks = [
+        ("<h2>Input melody</h2>", _player(row.path, by_path.get(row.path, {}), max_seconds))
+        for row in samples[samples.kind == "input"].itertuples()
+    ]
     steered = samples[samples.kind == "steered"]
     originals = samples[samples.kind == "original"].set_index(["prompt_id", "seed"])
     for key, group in steered.groupby(["target", *SETTING], sort=True):
@@ -101,8 +104,10 @@ def _paginate(blocks: list[tuple[str, str]], title: str, intro: str, budget: int
         pages[-1].append((head, row))
         size += cost
     n = len(pages)
-    return [_page(f"{title} ({i}/{n})" if n > 1 else title, intro, page)
-            for i, page in enumerate(pages, start=1)]  # fmt: skip
+    return [
+        _page(f"{title} ({i}/{n})" if n > 1 else title, intro, page)
+        for i, page in enumerate(pages, start=1)
+    ]
 
 
 def _page(title: str, intro: str, blocks: list[tuple[str, str]]) -> str:
@@ -133,17 +138,25 @@ def _setting_rows(
     alphas = sorted(set(group.alpha))
     caption = f"→ {target}: {site} · {method} · layers {layers} ({group.layer.iloc[0]})"
     columns = "".join(f"<th>α = {a:g}</th>" for a in alphas)
-    head = (f"<h2>{html.escape(caption)}</h2><table><tr><th>prompt</th><th>seed</th>"
-            f"<th>original</th>{columns}</tr>")  # fmt: skip
+    head = (
+        f"<h2>{html.escape(caption)}</h2><table><tr><th>prompt</th><th>seed</th>"
+        f"<th>original</th>{columns}</tr>"
+    )
     blocks = []
     for (prompt_id, seed), unit in group.groupby(["prompt_id", "seed"], sort=True):
         original = originals.loc[(prompt_id, seed)]
         cells = [_player(original.path, by_path.get(original.path, {}), max_seconds)]
         for alpha in alphas:
             match = unit[unit.alpha == alpha]
-            cells.append(_player(match.path.iloc[0], by_path.get(match.path.iloc[0], {}),
-                                 max_seconds) if len(match) else "")  # fmt: skip
-        row = (f"<tr><td>{html.escape(str(original.prompt))}</td><td>{seed}</td>"
-               + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")  # fmt: skip
+            cells.append(
+                _player(match.path.iloc[0], by_path.get(match.path.iloc[0], {}), max_seconds)
+                if len(match)
+                else ""
+            )
+        row = (
+            f"<tr><td>{html.escape(str(original.prompt))}</td><td>{seed}</td>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>"
+        )
         blocks.append((head, row))
     return blocks

@@ -245,8 +245,14 @@ def apply_vector(
             f"vector; steering it at site {site!r} needs alpha_scale='absolute'"
         )
     alphas = {i: float(alpha) * alpha_unit(vector, i, alpha_scale) for i in chosen}
-    with steer(model, {i: vector.directions[i] for i in chosen}, alphas,
-               site or vector.site, cfg, skip_prefix):  # fmt: skip
+    with steer(
+        model,
+        {i: vector.directions[i] for i in chosen},
+        alphas,
+        site or vector.site,
+        cfg,
+        skip_prefix,
+    ):
         yield
 
 
@@ -350,16 +356,34 @@ def generate(
         )
         inputs["input_features"] = chroma.to(mg.device, dtype=mg.model.dtype)
     steps: list[torch.Tensor] = []
-    hook = inner_decoder(mg.model).register_forward_pre_hook(
-        lambda _m, a, k: steps.append((k.get("input_ids", a[0] if a else None))[:, -1:].clone()),
-        with_kwargs=True,
-    ) if return_codes else None  # fmt: skip
-    sampling = {"top_k": int(top_k), "top_p": float(top_p) if top_p else 1.0,
-                "temperature": float(temperature)} if do_sample else {}  # fmt: skip
+    hook = (
+        inner_decoder(mg.model).register_forward_pre_hook(
+            lambda _m, a, k: steps.append(
+                (k.get("input_ids", a[0] if a else None))[:, -1:].clone()
+            ),
+            with_kwargs=True,
+        )
+        if return_codes
+        else None
+    )
+    sampling = (
+        {
+            "top_k": int(top_k),
+            "top_p": float(top_p) if top_p else 1.0,
+            "temperature": float(temperature),
+        }
+        if do_sample
+        else {}
+    )
     torch.manual_seed(seed)
     try:
-        audio = mg.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                  guidance_scale=guidance_scale, **sampling)  # fmt: skip
+        audio = mg.model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            guidance_scale=guidance_scale,
+            **sampling,
+        )
     finally:
         if hook is not None:
             hook.remove()
@@ -400,8 +424,14 @@ def _write_batch(
     rows = []
     for prompt, wave in zip(prompts.itertuples(index=False), waves, strict=True):
         path = write_wav(out / f"{stem}_p{prompt.prompt_id:02d}_s{seed}.wav", wave, mg.sample_rate)
-        rows.append({"path": str(path), "prompt_id": int(prompt.prompt_id),
-                     "prompt": prompt.prompt, "seed": seed})  # fmt: skip
+        rows.append(
+            {
+                "path": str(path),
+                "prompt_id": int(prompt.prompt_id),
+                "prompt": prompt.prompt,
+                "seed": seed,
+            }
+        )
     return rows
 
 
@@ -413,9 +443,13 @@ def generation_settings(
     temperature: float = TEMPERATURE,
 ) -> dict[str, int | float]:
     """The generation settings a samples table records, one column each."""
-    return {"max_new_tokens": int(max_new_tokens), "guidance_scale": float(guidance_scale),
-            "top_k": int(top_k), "top_p": float(top_p or 0.0),
-            "temperature": float(temperature)}  # fmt: skip
+    return {
+        "max_new_tokens": int(max_new_tokens),
+        "guidance_scale": float(guidance_scale),
+        "top_k": int(top_k),
+        "top_p": float(top_p or 0.0),
+        "temperature": float(temperature),
+    }
 
 
 def generate_originals(
@@ -441,8 +475,15 @@ def generate_originals(
     made_with = generation_settings(max_new_tokens, guidance_scale, **sampling)
     rows = []
     for seed in map(int, seeds):
-        waves = generate(mg, prompts.prompt.tolist(), max_new_tokens, seed, guidance_scale,
-                         melody=melody, **sampling)  # fmt: skip
+        waves = generate(
+            mg,
+            prompts.prompt.tolist(),
+            max_new_tokens,
+            seed,
+            guidance_scale,
+            melody=melody,
+            **sampling,
+        )
         for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), "original"):
             rows.append({**row, **made_with})
     table = pd.DataFrame(rows)
@@ -489,20 +530,33 @@ def generate_steered(
         for layer in resolve_layers(vector, setting.layers):
             alpha_unit(vector, layer, alpha_scale)
     sampling = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
-    made_with = {**generation_settings(max_new_tokens, guidance_scale, **sampling),
-                 "alpha_scale": alpha_scale, "cfg": cfg, "skip_prefix": bool(skip_prefix)}  # fmt: skip
+    made_with = {
+        **generation_settings(max_new_tokens, guidance_scale, **sampling),
+        "alpha_scale": alpha_scale,
+        "cfg": cfg,
+        "skip_prefix": bool(skip_prefix),
+    }
     rows = []
     for setting in progress(settings):
         vector = vectors[(setting.target, setting.site, setting.method)]
         chosen = resolve_layers(vector, setting.layers)
         for seed in map(int, seeds):
-            with apply_vector(vector, mg.model, setting.alpha, setting.site, chosen, cfg,
-                              skip_prefix, alpha_scale):  # fmt: skip
-                waves = generate(mg, prompts.prompt.tolist(), max_new_tokens, seed,
-                                 guidance_scale, melody=melody, **sampling)  # fmt: skip
+            with apply_vector(
+                vector, mg.model, setting.alpha, setting.site, chosen, cfg, skip_prefix, alpha_scale
+            ):
+                waves = generate(
+                    mg,
+                    prompts.prompt.tolist(),
+                    max_new_tokens,
+                    seed,
+                    guidance_scale,
+                    melody=melody,
+                    **sampling,
+                )
             for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), setting.stem()):
-                rows.append({**row, **asdict(setting), "layer": ",".join(map(str, chosen)),
-                             **made_with})  # fmt: skip
+                rows.append(
+                    {**row, **asdict(setting), "layer": ",".join(map(str, chosen)), **made_with}
+                )
     table = pd.DataFrame(rows)
     table["kind"] = "steered"
     return table

@@ -9,5 +9,10 @@ w = snakemake.wildcards
 source = w.get("source")
 with job_log(snakemake.log):
     title = f"{source} → {w.target}" if source else "melody → instruments"
-    plot_alpha_sweep(pd.read_parquet(snakemake.input.sweep), snakemake.output[0], source,
-                     snakemake.params.label_set, title)  # fmt: skip
+    plot_alpha_sweep(
+        pd.read_parquet(snakemake.input.sweep),
+        snakemake.output[0],
+        source,
+        snakemake.params.label_set,
+        title,
+    )

@@ -7,5 +7,8 @@ from musicsteer.logs import job_log
 
 w = snakemake.wildcards
 with job_log(snakemake.log):
-    plot_probe_accuracy(pd.read_parquet(snakemake.input.probes), snakemake.output[0],
-                        title=f"{w.target} vs {w.source}")  # fmt: skip
+    plot_probe_accuracy(
+        pd.read_parquet(snakemake.input.probes),
+        snakemake.output[0],
+        title=f"{w.target} vs {w.source}",
+    )

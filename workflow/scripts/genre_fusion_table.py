@@ -12,8 +12,9 @@ p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
     pairs = [tuple(pair) for pair in p.pairs]
     scores = {pair: pd.read_parquet(path) for pair, path in zip(pairs, inp.scores, strict=True)}
-    table, long, selection = genre_fusion(scores, p.headline, AlphaRule(**p.rule), p.display,
-                                          p.select_seeds, p.n_boot, p.seed)  # fmt: skip
+    table, long, selection = genre_fusion(
+        scores, p.headline, AlphaRule(**p.rule), p.display, p.select_seeds, p.n_boot, p.seed
+    )
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")
     Path(out.markdown).write_text(fusion_markdown(table))

@@ -30,14 +30,28 @@ with job_log(snakemake.log) as log:
     vectors = load_task_vectors(snakemake.input.vectors, g["sites"], g["methods"], p.instruments)
     targets = list(dict.fromkeys(key[0] for key in vectors))
     settings = setting_grid(targets, g["sites"], g["methods"], g["alphas"], g["layers"])
-    common = dict(max_new_tokens=p.max_new_tokens, guidance_scale=p.guidance_scale, melody=melody,
-                  top_k=p.top_k, top_p=p.top_p, temperature=p.temperature)  # fmt: skip
+    common = dict(
+        max_new_tokens=p.max_new_tokens,
+        guidance_scale=p.guidance_scale,
+        melody=melody,
+        top_k=p.top_k,
+        top_p=p.top_p,
+        temperature=p.temperature,
+    )
     originals = generate_originals(mg, prompts, p.seeds, out, **common)
     steered = generate_steered(
-        mg, vectors, settings, prompts, p.seeds, out, cfg=p.cfg, alpha_scale=p.alpha_scale,
-        skip_prefix=p.skip_prefix, progress=partial(tqdm, desc="settings", mininterval=10),
+        mg,
+        vectors,
+        settings,
+        prompts,
+        p.seeds,
+        out,
+        cfg=p.cfg,
+        alpha_scale=p.alpha_scale,
+        skip_prefix=p.skip_prefix,
+        progress=partial(tqdm, desc="settings", mininterval=10),
         **common,
-    )  # fmt: skip
+    )
     melody_row = pd.DataFrame([{"path": snakemake.input.melody, "kind": "input"}])
     write_table(
         pd.concat([melody_row, originals, steered], ignore_index=True), snakemake.output.samples

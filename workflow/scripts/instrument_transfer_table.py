@@ -11,8 +11,9 @@ from musicsteer.logs import job_log
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
     scores = pd.read_parquet(inp.scores)
-    table, long, selection = instrument_transfer(scores, p.headline, AlphaRule(**p.rule),
-                                                 p.select_seeds, p.n_boot, p.seed)  # fmt: skip
+    table, long, selection = instrument_transfer(
+        scores, p.headline, AlphaRule(**p.rule), p.select_seeds, p.n_boot, p.seed
+    )
     instruments = [c.removesuffix(" Score") for c in table.columns if c.endswith(" Score")]
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")

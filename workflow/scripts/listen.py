@@ -16,8 +16,10 @@ with job_log(snakemake.log) as log:
         title, label_set = f"{w.source} → {w.target}", "pair"
     else:
         title, label_set = "melody → instruments", "all"
-    intro = ("Each row: one prompt and seed. The original and every steered sample share "
-             "prompt, seed and batch; under each player, the zero-shot CLAP scores.")  # fmt: skip
+    intro = (
+        "Each row: one prompt and seed. The original and every steered sample share "
+        "prompt, seed and batch; under each player, the zero-shot CLAP scores."
+    )
     pages = listening_pages(samples, scores, title, intro, label_set, p.settings, p.max_seconds)
     folder = Path(snakemake.output[0])
     folder.mkdir(parents=True, exist_ok=True)

@@ -19,12 +19,20 @@ with job_log(snakemake.log) as log:
     else:
         items = select_items(w.concept, **p.subset)
         log.info("rendering %d %s clips on %d threads", len(items), w.concept, snakemake.threads)
-        manifest = render_items(items, p.audio_dir, soundfont=p.soundfont,
-                                threads=snakemake.threads, silence_db=p.silence_db)  # fmt: skip
+        manifest = render_items(
+            items,
+            p.audio_dir,
+            soundfont=p.soundfont,
+            threads=snakemake.threads,
+            silence_db=p.silence_db,
+        )
     kept, skipped = split_silent(manifest, p.silence_db)
     # the clip store reads windows of source files, like genre clips
-    kept = kept.assign(source=[str(Path(p.audio_dir) / path) for path in kept.path],
-                       offset_s=0.0, duration_s=CLIP_SECONDS)  # fmt: skip
+    kept = kept.assign(
+        source=[str(Path(p.audio_dir) / path) for path in kept.path],
+        offset_s=0.0,
+        duration_s=CLIP_SECONDS,
+    )
     write_table(kept, snakemake.output.manifest)
     write_table(skipped, snakemake.output.skipped)
     log.info("%s: %d clips kept, %d silent skipped", w.concept, len(kept), len(skipped))

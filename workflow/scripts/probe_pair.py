@@ -27,13 +27,31 @@ with job_log(snakemake.log) as log:
     selection = []
     for site in p.sites:
         for method in p.methods:
-            chosen = layer_selection(table, p.layer_rule, site, method, p.fixed_layer,
-                                     n_layers - 1, clustering[clustering.site == site],
-                                     p.min_class_clips, name)  # fmt: skip
+            chosen = layer_selection(
+                table,
+                p.layer_rule,
+                site,
+                method,
+                p.fixed_layer,
+                n_layers - 1,
+                clustering[clustering.site == site],
+                p.min_class_clips,
+                name,
+            )
             (vec,) = build_task_vectors(
-                acts, task, method, site, int(chosen.layer.iloc[0]), f"{w.target}_vs_{w.source}",
-                p.model, table, p.seed, p.l2, p.scaling, norms[site],
-            )  # fmt: skip
+                acts,
+                task,
+                method,
+                site,
+                int(chosen.layer.iloc[0]),
+                f"{w.target}_vs_{w.source}",
+                p.model,
+                table,
+                p.seed,
+                p.l2,
+                p.scaling,
+                norms[site],
+            )
             vec.save(snakemake.output[f"{site}_{method}"])
             selection.append(chosen)
             log.info("%s/%s: %s", site, method, chosen.evidence.iloc[0])

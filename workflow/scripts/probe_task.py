@@ -29,14 +29,33 @@ with job_log(snakemake.log) as log:
     vectors.mkdir(parents=True, exist_ok=True)
     for site in p.sites:
         for method in p.methods:
-            chosen = layer_selection(probes, p.layer_rule, site, method, p.fixed_layer,
-                                     n_layers - 1, clustering[clustering.site == site],
-                                     p.min_class_clips, w.task)  # fmt: skip
+            chosen = layer_selection(
+                probes,
+                p.layer_rule,
+                site,
+                method,
+                p.fixed_layer,
+                n_layers - 1,
+                clustering[clustering.site == site],
+                p.min_class_clips,
+                w.task,
+            )
             selections.append(chosen)
             layers = dict(zip(chosen.positive, chosen.layer, strict=True))
-            for vec in build_task_vectors(acts, task, method, site, layers, w.task, p.model,
-                                          probes, p.seed, p.l2, p.scaling,
-                                          norms[site]):  # fmt: skip
+            for vec in build_task_vectors(
+                acts,
+                task,
+                method,
+                site,
+                layers,
+                w.task,
+                p.model,
+                probes,
+                p.seed,
+                p.l2,
+                p.scaling,
+                norms[site],
+            ):
                 name = re.sub(r"[^A-Za-z0-9_-]+", "-", vec.positive)
                 vec.save(vectors / f"{site}_{method}_{name}.npz")
     selection = pd.concat(selections, ignore_index=True)

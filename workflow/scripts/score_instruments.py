@@ -17,8 +17,14 @@ with job_log(snakemake.log) as log:
     samples = pd.read_parquet(snakemake.input.samples)
     instruments = list(dict.fromkeys(samples.target.dropna()))
     display = {name: name.lower() for name in instruments}
-    scores = score_samples(scorer, samples, {"all": instruments}, display, p.batch_size,
-                           partial(tqdm, desc="CLAP batches", mininterval=10))  # fmt: skip
+    scores = score_samples(
+        scorer,
+        samples,
+        {"all": instruments},
+        display,
+        p.batch_size,
+        partial(tqdm, desc="CLAP batches", mininterval=10),
+    )
     write_table(scores, snakemake.output.scores)
     write_table(sweep_table(scores, p.n_boot, seed=p.seed), snakemake.output.sweep)
     log.info("scored %d samples against %s", len(samples), ", ".join(instruments))

@@ -21,12 +21,28 @@ with job_log(snakemake.log) as log:
     }
     settings = setting_grid([w.target], g["sites"], g["methods"], g["alphas"], g["layers"])
     samples = generate_steered(
-        mg, vectors, settings, prompts, p.seeds, Path(snakemake.output.samples).parent,
-        p.max_new_tokens, p.guidance_scale, p.cfg, p.alpha_scale, skip_prefix=p.skip_prefix,
-        progress=partial(tqdm, desc="settings", mininterval=10), top_k=p.top_k, top_p=p.top_p,
+        mg,
+        vectors,
+        settings,
+        prompts,
+        p.seeds,
+        Path(snakemake.output.samples).parent,
+        p.max_new_tokens,
+        p.guidance_scale,
+        p.cfg,
+        p.alpha_scale,
+        skip_prefix=p.skip_prefix,
+        progress=partial(tqdm, desc="settings", mininterval=10),
+        top_k=p.top_k,
+        top_p=p.top_p,
         temperature=p.temperature,
-    )  # fmt: skip
+    )
     samples["source"] = w.source
     write_table(samples, snakemake.output.samples)
-    log.info("%d steered samples: %d settings × %d prompts × %d seeds", len(samples),
-             len(settings), len(prompts), len(p.seeds))  # fmt: skip
+    log.info(
+        "%d steered samples: %d settings × %d prompts × %d seeds",
+        len(samples),
+        len(settings),
+        len(prompts),
+        len(p.seeds),
+    )
