@@ -39,9 +39,11 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy src
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
+	$(BIN)/snakemake --lint --configfile config/demo.yaml tests/configs/sharp.yaml
 
 test: install test-deps lint
 	$(BIN)/pytest -q

@@ -15,7 +15,7 @@ import time
 import torch
 
 from musicsteer import activations as act
-from musicsteer.models import random_musicgen
+from musicsteer.models.tiny import random_musicgen
 
 
 def main() -> None:

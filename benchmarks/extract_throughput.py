@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from musicsteer import activations as act
-from musicsteer.models import random_musicgen
+from musicsteer.models.tiny import random_musicgen
 
 
 def clips_per_second(mg, waves: np.ndarray, batch_size: int, repeats: int) -> float:

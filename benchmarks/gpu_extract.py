@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from musicsteer import activations as act
-from musicsteer.models import decoder_layers, random_musicgen
+from musicsteer.models.hookpoints import decoder_layers
+from musicsteer.models.tiny import random_musicgen
 
 
 def main() -> None:

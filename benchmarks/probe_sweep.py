@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from musicsteer.probing import probe_table
+from musicsteer.probing.probes import probe_table
 
 METHODS = ("dim", "bce", "mse")
 L2 = 1e-2  # the reference loop's regularisation (on z-scores: scaling="feature")

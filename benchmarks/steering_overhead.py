@@ -28,9 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from musicsteer import steering
-from musicsteer.models import DECODER_SHAPES, MusicGen, decoder_layers, random_musicgen
-from musicsteer.vectors import SteeringVector
+from musicsteer.models.hookpoints import decoder_layers
+from musicsteer.models.loading import MusicGen
+from musicsteer.models.tiny import DECODER_SHAPES, random_musicgen
+from musicsteer.steering import generation
+from musicsteer.steering.vector import SteeringVector
 
 ALPHA = 8.0
 
@@ -131,13 +133,13 @@ def measure(
 
     def plain() -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
-        steering.generate(mg, prompts, args.max_new_tokens, seed=0)
+        generation.generate(mg, prompts, args.max_new_tokens, seed=0)
         return time.perf_counter() - t0, time.process_time() - c0
 
     def steered() -> tuple[float, float]:
         t0, c0 = time.perf_counter(), time.process_time()
         with vector.apply(mg.model, ALPHA, layers=layers, alpha_scale="absolute"):
-            steering.generate(mg, prompts, args.max_new_tokens, seed=0)
+            generation.generate(mg, prompts, args.max_new_tokens, seed=0)
         return time.perf_counter() - t0, time.process_time() - c0
 
     plain(), steered()  # warm-up
@@ -152,7 +154,7 @@ def measure(
         result.plain_cpu.append(p[1])
         result.steered_cpu.append(s[1])
     result.in_hooks, result.per_call_us = hook_time(
-        mg, vector, layers, lambda: steering.generate(mg, prompts, args.max_new_tokens, seed=0)
+        mg, vector, layers, lambda: generation.generate(mg, prompts, args.max_new_tokens, seed=0)
     )
     return result
 

@@ -12,29 +12,31 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicsteer import __version__, audio, cli, models, steering
+from musicsteer import __version__, audio, cli
 from musicsteer.cli import main, new_tokens, output_paths, parse_layers
-from musicsteer.evaluation import ZERO_SHOT_TEMPLATE, ClapScorer
-from musicsteer.vectors import SteeringVector
+from musicsteer.evaluation.clap import ZERO_SHOT_TEMPLATE, ClapScorer
+from musicsteer.models import loading
+from musicsteer.steering import generation
+from musicsteer.steering.vector import SteeringVector
 
 STEPS = 20  # decoder steps per test generation
 PROMPTS = ["rock music with drums", "pop"]
 
 
 @pytest.fixture(scope="module")
-def plain(models_dir: Path) -> models.MusicGen:
+def plain(models_dir: Path) -> loading.MusicGen:
     """The built-in tiny MusicGen, loaded the way the CLI loads it."""
-    return models.load_musicgen("tiny-musicgen", models_dir)
+    return loading.load_musicgen("tiny-musicgen", models_dir)
 
 
 @pytest.fixture(scope="module")
-def melody_model(models_dir: Path) -> models.MusicGen:
+def melody_model(models_dir: Path) -> loading.MusicGen:
     """The built-in tiny MusicGen-Melody."""
-    return models.load_musicgen("tiny-musicgen-melody", models_dir)
+    return loading.load_musicgen("tiny-musicgen-melody", models_dir)
 
 
 def make_vector(
-    mg: models.MusicGen, path: Path, d: int | None = None, seed: int = 0, norms: bool = True
+    mg: loading.MusicGen, path: Path, d: int | None = None, seed: int = 0, norms: bool = True
 ) -> Path:
     """A random resid vector sized for ``mg`` (or of width ``d``), saved to ``path``; with
     ``norms``, mean activation norms 8, 12, 16, ... per layer index (α = 0.5 → 4, 6, 8...)."""
@@ -109,7 +111,7 @@ def test_generate_unsteered_equals_steering_generate(plain, models_dir, tmp_path
     out = tmp_path / "plain.wav"
     assert main(gen_args(models_dir, out, *prompt_args(PROMPTS))) == 0
     paths = [tmp_path / "plain_0.wav", tmp_path / "plain_1.wav"]
-    expected = steering.generate(plain, PROMPTS, STEPS, seed=3)
+    expected = generation.generate(plain, PROMPTS, STEPS, seed=3)
     assert expected.shape == (2, (STEPS - plain.num_codebooks + 1) * 640)  # frames → samples
     assert_same(paths, expected)
     printed = capsys.readouterr().out
@@ -162,8 +164,8 @@ def test_generate_steered_equals_vector_apply(plain, models_dir, tmp_path, optio
     kw = {"seed": 3, "do_sample": "--greedy" not in options}
     vector = SteeringVector.load(vec_path)
     with vector.apply(plain.model, float(options[1]), **apply_kw):
-        want_steered = steering.generate(plain, PROMPTS[:1], STEPS, **kw)
-    want_original = steering.generate(plain, PROMPTS[:1], STEPS, **kw)
+        want_steered = generation.generate(plain, PROMPTS[:1], STEPS, **kw)
+    want_original = generation.generate(plain, PROMPTS[:1], STEPS, **kw)
     assert_same([steered], want_steered)
     assert_same([original], want_original)
     assert not np.allclose(read(steered), read(original), atol=1e-3)  # steering did something
@@ -172,7 +174,7 @@ def test_generate_steered_equals_vector_apply(plain, models_dir, tmp_path, optio
 def test_sampling_options_reach_generate(plain, models_dir, tmp_path, capsys):
     top1, nucleus = tmp_path / "top1.wav", tmp_path / "nucleus.wav"
     assert main(gen_args(models_dir, top1, "--prompt", "folk", "--top-k", "1")) == 0
-    assert_same([top1], steering.generate(plain, ["folk"], STEPS, seed=3, do_sample=False))
+    assert_same([top1], generation.generate(plain, ["folk"], STEPS, seed=3, do_sample=False))
     argv = gen_args(
         models_dir,
         nucleus,
@@ -186,9 +188,9 @@ def test_sampling_options_reach_generate(plain, models_dir, tmp_path, capsys):
         "2",
     )
     assert main(argv) == 0
-    want = steering.generate(plain, ["folk"], STEPS, seed=3, top_k=0, top_p=0.8, temperature=2)
+    want = generation.generate(plain, ["folk"], STEPS, seed=3, top_k=0, top_p=0.8, temperature=2)
     assert_same([nucleus], want)
-    assert not np.allclose(want, steering.generate(plain, ["folk"], STEPS, seed=3), atol=1e-3)
+    assert not np.allclose(want, generation.generate(plain, ["folk"], STEPS, seed=3), atol=1e-3)
     assert main(["generate", "--help"]) == 0
     usage = capsys.readouterr().out
     assert all(f"--{o}" in usage for o in ("alpha-scale", "top-k", "top-p", "temperature"))
@@ -252,9 +254,9 @@ def test_melody_audio_conditions_melody_models_only(melody_model, models_dir, tm
     assert main(argv) == 0
     melody = audio.load(tune, melody_model.sample_rate)
     kw = {"seed": 3, "do_sample": False}
-    with_melody = steering.generate(melody_model, ["jazz"], STEPS, melody=melody, **kw)
+    with_melody = generation.generate(melody_model, ["jazz"], STEPS, melody=melody, **kw)
     assert_same([out], with_melody)
-    assert not np.allclose(with_melody, steering.generate(melody_model, ["jazz"], STEPS, **kw))
+    assert not np.allclose(with_melody, generation.generate(melody_model, ["jazz"], STEPS, **kw))
     capsys.readouterr()
     assert (
         main(gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--melody", str(tune))) == 2
@@ -264,7 +266,7 @@ def test_melody_audio_conditions_melody_models_only(melody_model, models_dir, tm
 
 
 def _probabilities(models_dir: Path, paths: list[Path], labels: list[str], template: str):
-    model, processor = models.load_clap("tiny-clap", models_dir)
+    model, processor = loading.load_clap("tiny-clap", models_dir)
     scorer = ClapScorer(model, processor, template)
     rows = [
         scorer.probabilities([audio.load(p)], audio.probe(p).sample_rate, labels)[0] for p in paths
@@ -420,9 +422,9 @@ def test_console_script(plain, models_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("wrote ") == 4 and "Traceback" not in done.stderr
     with SteeringVector.load(vec_path).apply(plain.model, 0.5):
-        want = steering.generate(plain, PROMPTS, STEPS, seed=3)
+        want = generation.generate(plain, PROMPTS, STEPS, seed=3)
     assert_same(output_paths(steered, 2), want)
-    assert_same(output_paths(original, 2), steering.generate(plain, PROMPTS, STEPS, seed=3))
+    assert_same(output_paths(original, 2), generation.generate(plain, PROMPTS, STEPS, seed=3))
     wrong = make_vector(plain, tmp_path / "d48.npz", d=48)
     failed = _script(
         *gen_args(models_dir, tmp_path / "x.wav", "--prompt", "a", "--vector", str(wrong))

@@ -28,8 +28,8 @@ UP, DOWN = REPO / "tests/slurm/up.sh", REPO / "tests/slurm/down.sh"
 ONE_PAIR = REPO / "tests/slurm/one_pair.yaml"
 TARGET = "results/tables/genre_fusion.csv"
 CONFIG = ["--configfile", "config/demo.yaml", str(ONE_PAIR)]  # after the targets
-GPU_RULES = {"extract_activations", "generate_originals", "steer_pair", "score_pair"}
-# cancelled once while it runs; nothing needs it until score_pair, so the retry is cheap
+GPU_RULES = {"extract_activations", "generate_baseline", "steer", "score"}
+# cancelled once while it runs; nothing needs it until score, so the retry is cheap
 CANCEL = "rule_build_builtin_model_wildcards_tiny-clap"
 CANCEL_AFTER = 5  # seconds into the job: snakemake inside it has started
 TIMEOUT = 900
@@ -211,9 +211,9 @@ def test_every_rule_ran_inside_a_slurm_job(slurm_run):
     assert {
         "build_builtin_model",
         "extract_activations",
-        "probe_pair",
-        "steer_pair",
-        "score_pair",
+        "probe_task",
+        "steer",
+        "score",
         "genre_fusion_table",
     } <= rules
     logs = sorted((slurm_run.work / ".snakemake/slurm_logs").rglob("*.log"))

@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicsteer import syntheory as st
 from musicsteer import tasks as tk
+from musicsteer.corpora import syntheory
+from musicsteer.probing.probes import (
+    probe_task,
+)
+from musicsteer.tasks import balance_binary
+from tests.probing.science import chords_manifest
 
 SIZES = {"rock": 30, "pop": 20, "jazz": 5, "folk": 40}
 
@@ -26,7 +31,7 @@ def genre_manifest(sizes: dict[str, int] = SIZES) -> pd.DataFrame:
 
 def syn_manifest(concept: str, **subset) -> pd.DataFrame:
     """A SynTheory manifest of item records (no audio needed for task tables)."""
-    frame = pd.DataFrame([it.record() for it in st.select_items(concept, **subset)])
+    frame = pd.DataFrame([it.record() for it in syntheory.select_items(concept, **subset)])
     return frame.assign(silent=False)
 
 
@@ -154,7 +159,7 @@ def test_pitch_class_task_balanced_over_12() -> None:
     notes.loc[notes.clip_id == "notes_p000_m048", "silent"] = True  # one C fewer
     table = tk.pitch_class_task(notes, seed=0)
     counts = table.groupby("label").size()
-    assert sorted(counts.index) == sorted(st.PITCH_CLASS_NAMES)
+    assert sorted(counts.index) == sorted(syntheory.PITCH_CLASS_NAMES)
     assert set(counts) == {5} and (table.task == "pitch_class").all()
     assert (table.kind == "multiclass").all()
 
@@ -166,7 +171,7 @@ def test_chord_quality_task_only_one_root() -> None:
     table = tk.chord_quality_task(chords, root="C", seed=0)
     chosen = chords.set_index("clip_id").loc[table.clip_id]
     assert set(chosen.root) == {"C"} and set(chosen.concept) == {"chords"}
-    assert table.groupby("label").size().to_dict() == {q: 6 for q in st.QUALITIES}
+    assert table.groupby("label").size().to_dict() == {q: 6 for q in syntheory.QUALITIES}
     assert table.task.iloc[0] == "chord_quality_C"
     assert tk.chord_quality_task(chords, root="Db", seed=0).task.iloc[0] == "chord_quality_Cs"
     major_minor = tk.chord_quality_task(chords, "C", 0, qualities=["major", "minor"])
@@ -221,3 +226,93 @@ def test_syntheory_tasks_deterministic_and_built_together() -> None:
     chords = manifests["chords"]
     other = tk.chord_quality_task(chords, "C", seed=1, per_class=5)
     assert other.clip_id.tolist() != tk.chord_quality_task(chords, "C", 0, 5).clip_id.tolist()
+
+
+# ---------------------------------------------------------------------------
+# Balanced subsampling
+# ---------------------------------------------------------------------------
+
+
+def test_balance_binary_against_one_class():
+    labels = ["rock"] * 30 + ["jazz"] * 12 + ["pop"] * 50
+    indices, y = balance_binary(labels, "rock", "jazz", seed=0)
+    chosen = np.asarray(labels)[indices]
+    assert np.count_nonzero(y == 1) == np.count_nonzero(y == 0) == 12
+    assert set(chosen[y == 0]) == {"jazz"} and set(chosen[y == 1]) == {"rock"}
+    assert np.all(np.diff(indices) > 0)  # sorted, no repeats
+
+
+def test_balance_binary_rest_spreads_over_other_classes():
+    labels = ["rock"] * 30 + ["jazz"] * 50 + ["pop"] * 50 + ["folk"] * 5
+    indices, y = balance_binary(labels, "rock", None, seed=1)
+    chosen = np.asarray(labels)[indices]
+    assert np.count_nonzero(y == 1) == np.count_nonzero(y == 0) == 30
+    negatives = pd.Series(chosen[y == 0]).value_counts().to_dict()
+    assert negatives["folk"] == 5  # small class used fully, the rest split evenly
+    assert sorted([negatives["jazz"], negatives["pop"]]) == [12, 13]
+
+
+def test_balance_binary_subsamples_positive_when_rest_is_small():
+    labels = ["rock"] * 40 + ["jazz"] * 6 + ["pop"] * 4
+    _, y = balance_binary(labels, "rock", None, seed=0)
+    assert np.count_nonzero(y == 1) == np.count_nonzero(y == 0) == 10
+
+
+def test_balance_binary_is_deterministic_under_seed():
+    labels = ["rock"] * 30 + ["jazz"] * 50 + ["pop"] * 50
+    first = balance_binary(labels, "rock", None, seed=4)
+    again = balance_binary(labels, "rock", None, seed=4)
+    other = balance_binary(labels, "rock", None, seed=5)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_balance_binary_errors():
+    labels = ["rock"] * 5 + ["jazz"] * 1
+    with pytest.raises(ValueError, match="positive class 'metal'"):
+        balance_binary(labels, "metal", None, seed=0)
+    with pytest.raises(ValueError, match="negative class 'metal'"):
+        balance_binary(labels, "rock", "metal", seed=0)
+    with pytest.raises(ValueError, match="same class"):
+        balance_binary(labels, "rock", "rock", seed=0)
+    with pytest.raises(ValueError, match="no classes other"):
+        balance_binary(["rock"] * 4, "rock", None, seed=0)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        balance_binary(labels, "rock", "jazz", seed=0)
+
+
+def test_genre_tasks_group_clips_by_track():
+    manifest = pd.DataFrame(
+        {
+            "clip_id": [
+                f"gtzan/{g}.{t}/{c}" for g in ("rock", "pop") for t in range(5) for c in range(3)
+            ],
+            "dataset": "gtzan",
+            "label": np.repeat(["rock", "pop"], 15),
+            "track": [f"{g}.{t}" for g in ("rock", "pop") for t in range(5) for _ in range(3)],
+        }
+    )
+    table = tk.pairwise(manifest, "rock", "pop", seed=0)
+    assert table["group"].str.startswith("gtzan/").all()
+    assert table.groupby("group")["label"].nunique().max() == 1
+    X = np.random.default_rng(0).standard_normal((len(table), 2, 8)).astype(np.float32)
+    probes = probe_task({"resid": X}, table, ["dim"], folds=5)
+    assert probes["grouped"].all() and (probes["folds"] == 5).all()
+
+
+def test_instrument_task_uses_every_chord_grouped_by_root_and_quality():
+    table = tk.instrument_task(chords_manifest())
+    assert table["task"].iloc[0] == "instrument"
+    assert table.label.value_counts().to_dict() == {"Flute": 144, "Violin": 144, "Xylophone": 144}
+    assert table.group.nunique() == 48  # 12 roots × 4 qualities, every inversion inside
+    old = tk.instrument_task(chords_manifest(), "C", "major")
+    assert old["task"].iloc[0] == "instrument_C_major" and len(old) == 9
+
+
+def test_syntheory_task_names_match_the_built_tasks_for_a_sharp_root():
+    names = tk.syntheory_task_names(["chords"], "F#", "minor", instrument_chords="task_root")
+    built = tk.syntheory_tasks(
+        {"chords": chords_manifest()}, "F#", "minor", instrument_chords="task_root"
+    )
+    assert sorted(names) == sorted(built) == ["chord_quality_Fs", "instrument_Fs_minor"]

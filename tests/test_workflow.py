@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import snakemake
 
 from musicsteer.activations import load_token_norms
+from tests.conftest import snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -57,7 +57,7 @@ def test_demo_wrote_every_stage(demo_run):
     figures = [
         "genres/clustering",
         "genres/jaccard",
-        "probe_accuracy_rock_to_pop",
+        "tasks/probe_accuracy_pair_rock_to_pop",
         "syntheory_notes/clustering",
         "tasks/probe_accuracy_pitch_class",
     ]
@@ -209,3 +209,37 @@ def test_a_sharp_task_root_names_the_files_the_package_writes(tmp_path):
     for name in ("chord_quality_Fs", "instrument_Fs_minor"):
         assert f"results/tasks/syntheory/{name}.parquet" in planned
     assert "F#" not in "".join(line for line in planned.splitlines() if "results/" in line)
+
+
+SHARP = REPO / "tests/configs/sharp.yaml"
+
+
+@pytest.fixture(scope="module")
+def sharp_run(demo_run, tmp_path_factory):
+    """The second test config, run on a copy of the finished demo (its clips and
+    activations are reused; what the config changes reruns)."""
+    demo, _ = demo_run
+    work = tmp_path_factory.mktemp("sharp")
+    shutil.copytree(demo, work, dirs_exist_ok=True, symlinks=True)
+    targets = ["results/tables/genre_fusion.csv", f"{SHARP_TASK}/selection.tsv"]
+    done = snakemake(work, *targets, "--configfile", "config/demo.yaml", str(SHARP))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return work
+
+
+SHARP_TASK = "results/probing/tasks/chord_quality_Fs"
+
+
+def test_sharp_root_ari_layers_and_no_transfer_run_end_to_end(sharp_run):
+    selection = pd.read_csv(sharp_run / SHARP_TASK / "selection.tsv", sep="\t")
+    assert set(selection.positive) == {"major", "minor", "augmented", "diminished"}
+    assert selection.evidence.str.startswith("highest KMeans ARI").all()
+    pair = pd.read_csv(sharp_run / "results/probing/tasks/pair_rock_to_pop/selection.tsv", sep="\t")
+    assert pair.evidence.str.startswith("highest KMeans ARI").all()
+    table = pd.read_csv(sharp_run / "results/tables/genre_fusion.csv")
+    assert table.Track.tolist() == ["Rock", "Rock Pop"]
+    assert table[table.kind == "steered"].alpha.tolist() == [0.4]
+    planned = snakemake(sharp_run, "--configfile", "config/demo.yaml", str(SHARP), "-n")
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert "render_melody" not in planned.stdout  # instrument transfer is off
+    assert "instrument_transfer_table" not in planned.stdout

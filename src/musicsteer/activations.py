@@ -18,57 +18,44 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import torch
 
-from musicsteer.models import PAD_TOKEN_ID, MusicGen, decoder_layers, inner_decoder, melody_chroma
+from musicsteer.models.chroma import melody_chroma
+from musicsteer.models.hookpoints import (
+    SITES,
+    AudioSpan,
+    check_site,
+    decoder_layers,
+    hook_point,
+    read_hook,
+    site_layers,
+)
+from musicsteer.models.loading import PAD_TOKEN_ID, MusicGen
 from musicsteer.storage import save_npy_atomic
 
-SITES = ("resid", "attn")
 POSITIONS = ("last", "mean")
+
+
 STORE_DTYPES = ("float16", "float32")
+
+
 # SynTheory concepts whose label is a pitch class, chord or progression: the clip's own
 # chroma spells it out, so Melody's chroma conditioning would hand it to the probe.
 TONAL_SYNTHEORY = ("notes", "chords", "chord_progressions")
+
+
 # Part of every shard fingerprint: bump when the same settings give different numbers
 # (2: empty text is the CFG null condition, no longer the encoded "</s>").
 CAPTURE_VERSION = 2
-
-
-def _hidden_from_call(args: tuple, kwargs: dict) -> torch.Tensor:
-    """The hidden-states tensor a layer was called with (positional or keyword)."""
-    return args[0] if args else kwargs["hidden_states"]
-
-
-def _first(output: torch.Tensor | tuple) -> torch.Tensor:
-    """The tensor part of a module output (Melody layers return tuples)."""
-    return output[0] if isinstance(output, tuple) else output
-
-
-@dataclass
-class AudioSpan:
-    """How many trailing positions of the decoder sequence are audio tokens.
-
-    MusicGen-Melody prepends its conditioning to the sequence; its length is the
-    hidden length minus this. Updated by a pre-hook on every decoder call, so it is
-    right for the prefill (T audio tokens) and for cached steps (1 token) alike.
-    """
-
-    n_audio: int = 0
-
-    def hook(self, _module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        """Forward pre-hook on the decoder stack: read the audio length of this call."""
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is not None:
-            self.n_audio = int(ids.shape[-1])
-        else:
-            self.n_audio = int(kwargs["inputs_embeds"].shape[1])
 
 
 def pool(hidden: torch.Tensor, n_audio: int, position: str) -> torch.Tensor:
@@ -82,10 +69,10 @@ def pool(hidden: torch.Tensor, n_audio: int, position: str) -> torch.Tensor:
 
 @dataclass
 class Recorder:
-    """Pooled activations captured by :func:`capture`: ``site → index → [B, d]``.
+    """Pooled activations captured by :func:`capture`: ``site → layer → [B, d]``.
 
     ``token_norms`` keeps, per clip, the mean norm of the pooled positions' own
-    activations (``[B]`` per site and index): the per-position scale that steering
+    activations (``[B]`` per site and layer): the per-position scale that steering
     acts on. For mean pooling it exceeds the norm of the pooled vector, which averages
     directions out; for the last token the two are equal.
     """
@@ -95,13 +82,13 @@ class Recorder:
     store: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
     token_norms: dict[str, dict[int, torch.Tensor]] = field(default_factory=dict)
 
-    def put(self, site: str, index: int, hidden: torch.Tensor) -> None:
+    def put(self, site: str, layer: int, hidden: torch.Tensor) -> None:
         """Pool and keep one capture (float32, detached), and its mean token norm."""
         pooled = pool(hidden, self.span.n_audio, self.position)
-        self.store.setdefault(site, {})[index] = pooled.detach().float()
+        self.store.setdefault(site, {})[layer] = pooled.detach().float()
         if self.position == "mean":  # for the last token they are ‖pooled‖ (stacked_norms)
             tokens = hidden[:, -self.span.n_audio :].detach().float()
-            self.token_norms.setdefault(site, {})[index] = tokens.norm(dim=-1).mean(1)
+            self.token_norms.setdefault(site, {})[layer] = tokens.norm(dim=-1).mean(1)
 
     def stacked(self, site: str) -> torch.Tensor:
         """``[B, n_indices, d]`` for one site, indices in order."""
@@ -125,34 +112,31 @@ def capture(
 ) -> Iterator[Recorder]:
     """Register capture hooks for the ``with`` block; they are always removed.
 
-    ``layers`` is ``"all"`` or a list of indices (resid index ``n_layers`` is the last
-    layer's output; attn indices stop at ``n_layers - 1``).
+    ``layers`` is ``"all"`` or a list of layer indices (see
+    :mod:`musicsteer.models.hookpoints`: resid has ``n_layers + 1``, attn ``n_layers``).
     """
-    bad = set(sites) - set(SITES)
-    if bad:
-        raise ValueError(f"unknown sites {sorted(bad)}; choose from {SITES}")
+    for site in sites:
+        check_site(site)
     pool(torch.zeros(1, 1, 1), 1, position)  # validate the position before hooking
     rec = Recorder(position)
-    blocks = decoder_layers(model)
-    wanted = _wanted_indices(layers, len(blocks))
-    handles = [inner_decoder(model).register_forward_pre_hook(rec.span.hook, with_kwargs=True)]
+    n_layers = len(decoder_layers(model))
+    wanted = _wanted_layers(layers, n_layers)
+    handles = [rec.span.track(model)]
     try:
-        for i, block in enumerate(blocks):
-            if "resid" in sites and i in wanted:
-                handles.append(block.register_forward_pre_hook(_resid_in(rec, i), with_kwargs=True))
-            if "attn" in sites and i in wanted:
-                handles.append(block.self_attn.register_forward_hook(_attn_out(rec, i)))
-        if "resid" in sites and len(blocks) in wanted:
-            handles.append(blocks[-1].register_forward_hook(_resid_out(rec, len(blocks))))
+        for site in sites:
+            for layer in site_layers(site, n_layers):
+                if layer in wanted:
+                    point = hook_point(model, site, layer)
+                    handles.append(read_hook(point, partial(rec.put, site, layer)))
         yield rec
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _wanted_indices(layers: str | Sequence[int], n_layers: int) -> set[int]:
+def _wanted_layers(layers: str | Sequence[int], n_layers: int) -> set[int]:
     if layers == "all":
-        return set(range(n_layers + 1))
+        return set(site_layers("resid", n_layers))
     wanted = {int(i) for i in layers}
     outside = sorted(i for i in wanted if not 0 <= i <= n_layers)
     if outside:
@@ -160,34 +144,11 @@ def _wanted_indices(layers: str | Sequence[int], n_layers: int) -> set[int]:
     return wanted
 
 
-def _resid_in(rec: Recorder, index: int) -> Callable:
-    def hook(_m: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        rec.put("resid", index, _hidden_from_call(args, kwargs))
-
-    return hook
-
-
-def _resid_out(rec: Recorder, index: int) -> Callable:
-    def hook(_m: torch.nn.Module, _args: tuple, output: torch.Tensor | tuple) -> None:
-        rec.put("resid", index, _first(output))
-
-    return hook
-
-
-def _attn_out(rec: Recorder, index: int) -> Callable:
-    def hook(_m: torch.nn.Module, _args: tuple, output: torch.Tensor | tuple) -> None:
-        rec.put("attn", index, _first(output))
-
-    return hook
-
-
-# ------------------------------------------------------------------ teacher forcing
-
-
 def encode_audio(mg: MusicGen, waves: torch.Tensor) -> torch.Tensor:
     """EnCodec codes ``[B, K, frames]`` for mono ``[B, samples]`` audio at 32 kHz."""
-    values = waves.to(mg.device, dtype=mg.model.audio_encoder.dtype).unsqueeze(1)
-    codes = mg.model.audio_encoder.encode(values).audio_codes  # [chunks=1, B, K, F]
+    codec = cast(Any, mg.model.audio_encoder)
+    values = waves.to(mg.device, dtype=codec.dtype).unsqueeze(1)
+    codes = codec.encode(values).audio_codes  # [chunks=1, B, K, F]
     return codes[0]
 
 
@@ -250,10 +211,12 @@ def null_condition(
     n_text = len(mg.tokenizer("").input_ids)
     if not mg.is_melody:
         width = model.config.text_encoder.hidden_size
-        zeros = torch.zeros(batch, n_text, width, device=mg.device, dtype=model.text_encoder.dtype)
+        zeros = torch.zeros(
+            batch, n_text, width, device=mg.device, dtype=cast(Any, model.text_encoder).dtype
+        )
         mask = torch.zeros(batch, n_text, device=mg.device, dtype=torch.long)
         return {"encoder_outputs": (zeros,), "attention_mask": mask}
-    width = model.decoder.config.hidden_size
+    width = cast(Any, model.decoder).config.hidden_size
     text = torch.zeros(batch, n_text, width, device=mg.device, dtype=model.dtype)
     return {"encoder_hidden_states": torch.cat([melody_prefix(mg, batch, chroma), text], dim=1)}
 
@@ -269,8 +232,8 @@ def melody_prefix(mg: MusicGen, batch: int, chroma: torch.Tensor | None = None) 
         chroma = torch.zeros(batch, 1, config.num_chroma, device=mg.device, dtype=model.dtype)
         chroma[:, :, 0] = 1
     audio = chroma
-    if config.num_chroma != model.decoder.config.hidden_size:
-        audio = model.audio_enc_to_dec_proj(audio)
+    if config.num_chroma != cast(Any, model.decoder).config.hidden_size:
+        audio = cast(Any, model.audio_enc_to_dec_proj)(audio)
     if audio.shape[1] < config.chroma_length:
         audio = audio.repeat(1, math.ceil(config.chroma_length / audio.shape[1]), 1)
     return audio[:, : config.chroma_length]
@@ -319,9 +282,6 @@ def _record(
     with capture(mg.model, sites, position, layers) as rec:
         mg.model(**inputs, decoder_input_ids=delayed_inputs(codes), use_cache=False)
     return rec
-
-
-# ------------------------------------------------------------------------ storage
 
 
 @dataclass(frozen=True)
@@ -474,7 +434,7 @@ def _record_shard(
 def _wave_batches(
     part: pd.DataFrame, sample_rate: int, batch_size: int, clips_dir: str | Path | None
 ) -> Iterator[np.ndarray]:
-    from musicsteer import clipstore
+    from musicsteer.corpora import clipstore
 
     if clips_dir is not None:
         yield from clipstore.iter_clip_batches(part, clips_dir, batch_size)
@@ -485,9 +445,9 @@ def _wave_batches(
 
 
 def load_site(
-    folder: str | Path, site: str, index: int | None = None, index_table: pd.DataFrame | None = None
+    folder: str | Path, site: str, layer: int | None = None, index_table: pd.DataFrame | None = None
 ) -> np.ndarray:
-    """Activations of one site in clip order: ``[N, n_indices, d]``, or ``[N, d]`` for one index.
+    """Activations of one site in clip order: ``[N, n_indices, d]``, or ``[N, d]`` for one layer.
 
     Shards are memory-mapped, so asking for one layer reads only that layer.
     """
@@ -495,9 +455,9 @@ def load_site(
     table = index_table if index_table is not None else pd.read_parquet(folder / "index.parquet")
     parts = []
     for (shard, fp), group in table.groupby(["shard", "fingerprint"], sort=True):
-        arr = np.load(shard_path(folder, site, int(shard), fp), mmap_mode="r")
+        arr = np.load(shard_path(folder, site, int(cast(int, shard)), cast(str, fp)), mmap_mode="r")
         rows = group["row"].to_numpy()
-        parts.append(np.asarray(arr[rows] if index is None else arr[rows, index]))
+        parts.append(np.asarray(arr[rows] if layer is None else arr[rows, layer]))
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -515,3 +475,18 @@ def load_token_norms(
     if not all(shard_path(folder, site + NORM_SUFFIX, int(s), f).exists() for s, f in pairs):
         return None
     return load_site(folder, site + NORM_SUFFIX, index_table=table)
+
+
+def load_task_activations(
+    folder: str | Path, sites: Sequence[str], task: pd.DataFrame
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """Each site's activations and mean token norms for a task table's rows, in its order.
+
+    Token norms are None for shards recorded before they were kept.
+    """
+    folder = Path(folder)
+    index = pd.read_parquet(folder / "index.parquet")
+    rows = index.reset_index().set_index("clip_id").loc[task.clip_id, "index"].to_numpy()
+    acts = {s: load_site(folder, s, index_table=index)[rows] for s in sites}
+    norms = {s: load_token_norms(folder, s, index) for s in sites}
+    return acts, {s: None if n is None else n[rows] for s, n in norms.items()}

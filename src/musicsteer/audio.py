@@ -13,18 +13,23 @@ import contextlib
 import io
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from musicsteer.storage import atomic_path
+
+if TYPE_CHECKING:
+    pass
+
 SILENCE_DB = -60.0
+MUSICGEN_SAMPLE_RATE = 32_000  # EnCodec's rate for every MusicGen checkpoint
 
 AudioSource = str | Path | bytes | BinaryIO
 _PARQUET_ROW = re.compile(r"^(?P<file>.+\.parquet)#row=(?P<row>\d+)$")
@@ -216,19 +221,25 @@ def is_silent(audio: np.ndarray, threshold_db: float = SILENCE_DB) -> bool:
     return rms_db(audio) < threshold_db
 
 
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] → int16 (clipped, rounded)."""
+    return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 def write_wav(
     path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
 ) -> Path:
-    """Write mono audio atomically (temporary file + rename), clipping to [-1, 1]."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clipped = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav")
-    os.close(fd)
-    try:
-        sf.write(tmp, clipped, sample_rate, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write mono audio atomically: int16 as it is, float clipped to [-1, 1]."""
+    data = np.asarray(audio).reshape(-1)
+    if data.dtype != np.int16:
+        data = np.clip(data.astype(np.float32), -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, data, sample_rate, subtype=subtype, format="WAV")
+    return Path(path)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au")
+
+
+def is_audio_path(text: str) -> bool:
+    return Path(text).suffix.lower() in {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".au"}

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -36,8 +36,10 @@ from musicsteer import __version__
 ZERO_SHOT_TEMPLATE = "This is a sound of {}."  # the zero-shot pipeline's, as the tables
 
 if TYPE_CHECKING:  # torch and transformers load only when a command needs them
-    from musicsteer.models import MusicGen
-    from musicsteer.vectors import SteeringVector
+    from transformers import PreTrainedModel
+
+    from musicsteer.models.loading import MusicGen
+    from musicsteer.steering.vector import SteeringVector
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
 WAV_SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
@@ -204,17 +206,17 @@ def _model_path(spec: str, models_dir: Path, kinds: Sequence[str]) -> str:
 
     Fails early, in one line, for unavailable models and for models of another kind.
     """
-    from musicsteer import models
+    from musicsteer.models import loading, tiny
 
-    if spec in models.BUILTIN_MODELS:
+    if spec in loading.BUILTIN_MODELS:
         folder = models_dir / spec
         if not (folder / "config.json").exists():
             print(f"building built-in model {spec} in {folder}", file=sys.stderr)
-            models.build_builtin(spec, folder)
-    problem = models.availability_problem(spec, models_dir)
+            tiny.build_builtin(spec, folder)
+    problem = loading.availability_problem(spec, models_dir)
     if problem:
-        raise models.ModelNotAvailableError(problem)
-    kind = _model_type(models.resolve_spec(spec, models_dir))
+        raise loading.ModelNotAvailableError(problem)
+    kind = _model_type(loading.resolve_spec(spec, models_dir))
     if kind is not None and kind not in kinds:
         raise ValueError(f"{spec} is a {kind} model; this command needs {' or '.join(kinds)}")
     return spec
@@ -240,7 +242,7 @@ def load_vector(path: Path) -> SteeringVector:
     """A saved steering vector; a missing or unreadable file is a one-line error."""
     import zipfile
 
-    from musicsteer.vectors import SteeringVector
+    from musicsteer.steering.vector import SteeringVector
 
     if not path.is_file():
         raise FileNotFoundError(f"steering vector not found: {path}")
@@ -252,10 +254,10 @@ def load_vector(path: Path) -> SteeringVector:
 
 def load_generator(args: argparse.Namespace) -> MusicGen:
     """The MusicGen(-Melody) named by ``--model``."""
-    from musicsteer import models
+    from musicsteer.models import loading
 
     spec = _model_path(args.model, args.models_dir, ("musicgen", "musicgen_melody"))
-    return models.load_musicgen(spec, args.models_dir, args.device, args.dtype)
+    return loading.load_musicgen(spec, args.models_dir, args.device, args.dtype)
 
 
 @contextmanager
@@ -282,7 +284,7 @@ def quiet_transformers(verbose: bool) -> Iterator[None]:
 
 def run_generate(args: argparse.Namespace) -> int:
     """``musicsteer generate``: write steered (and optionally original) WAVs."""
-    from musicsteer import steering
+    from musicsteer.steering import generation
 
     check_generate_options(args)
     layers = parse_layers(args.layers)
@@ -294,17 +296,20 @@ def run_generate(args: argparse.Namespace) -> int:
     steps = new_tokens(args.seconds, args.max_new_tokens, mg.frame_rate, mg.num_codebooks)
 
     def run() -> np.ndarray:
-        return steering.generate(
-            mg,
-            args.prompt,
-            steps,
-            args.seed,
-            args.guidance_scale,
-            do_sample=not args.greedy,
-            melody=melody,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            temperature=args.temperature,
+        return cast(
+            np.ndarray,
+            generation.generate(
+                mg,
+                args.prompt,
+                steps,
+                args.seed,
+                args.guidance_scale,
+                do_sample=not args.greedy,
+                melody=melody,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                temperature=args.temperature,
+            ),
         )
 
     with steering_context(vector, mg, args, layers):
@@ -319,7 +324,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def check_generate_options(args: argparse.Namespace) -> None:
     """Options that contradict each other or are out of range, before any model loads."""
-    from musicsteer.steering import check_sampling
+    from musicsteer.steering.generation import check_sampling
 
     if args.relative:
         raise ValueError("--relative was replaced by --alpha-scale projection")
@@ -348,7 +353,7 @@ def steering_context(
     """``vector.apply(...)`` with the command's options, or nothing without a vector."""
     if vector is None:
         return nullcontext()
-    n_layers = int(mg.model.decoder.config.num_hidden_layers)
+    n_layers = int(cast("PreTrainedModel", mg.model.decoder).config.num_hidden_layers)
     for layer in layers if isinstance(layers, list) else []:
         if layer >= n_layers:
             raise ValueError(
@@ -376,8 +381,8 @@ def _write_all(base: Path, waves: np.ndarray, sample_rate: int, subtype: str) ->
 
 def run_score(args: argparse.Namespace) -> int:
     """``musicsteer score``: a probability per label for every file (table or JSON lines)."""
-    from musicsteer import models
-    from musicsteer.evaluation import ClapScorer
+    from musicsteer.evaluation.clap import ClapScorer
+    from musicsteer.models import loading
 
     _check_template(args.template)
     for path in args.files:
@@ -385,7 +390,7 @@ def run_score(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"audio file not found: {path}")
     waves = [_read(path) for path in args.files]  # unreadable files fail before the model loads
     spec = _model_path(args.model, args.models_dir, ("clap",))
-    model, processor = models.load_clap(spec, args.models_dir, args.device)
+    model, processor = loading.load_clap(spec, args.models_dir, args.device)
     scorer = ClapScorer(model, processor, args.template)
     rows = [scorer.probabilities([w], sr, args.labels)[0] for w, sr in waves]
     names = [str(path) for path in args.files]
@@ -441,7 +446,7 @@ def _json_lines(names: Sequence[str], labels: Sequence[str], rows: Sequence[np.n
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, reported in one line (audio/model errors included)."""
     from musicsteer.audio import AudioError
-    from musicsteer.models import ModelNotAvailableError
+    from musicsteer.models.loading import ModelNotAvailableError
 
     return (*USER_ERRORS, AudioError, ModelNotAvailableError)
 

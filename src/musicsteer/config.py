@@ -11,14 +11,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-from musicsteer.models import availability_problem, looks_like_path
+from musicsteer.audio import is_audio_path
+from musicsteer.corpora.genres import SOURCES
+from musicsteer.models.loading import availability_problem, looks_like_path
 
 
 class ConfigError(ValueError):
     """A config that cannot run, with every problem named by key."""
 
 
-def _with_defaults(validator_cls: type) -> type:
+def _with_defaults(validator_cls: type[Any]) -> type[Any]:
     """A validator that fills ``default`` values before validating nested objects."""
     validate_properties = validator_cls.VALIDATORS["properties"]
 
@@ -179,7 +181,7 @@ def _evaluation_problems(config: dict) -> list[str]:
 
 
 def _instrument_problems(config: dict) -> list[str]:
-    from musicsteer.models import BUILTIN_MODELS
+    from musicsteer.models.loading import BUILTIN_MODELS
 
     transfer = config["instrument_transfer"]
     if not transfer["enabled"]:
@@ -198,24 +200,13 @@ def _instrument_problems(config: dict) -> list[str]:
             "(melody conditioning); or set it to false"
         )
     if not is_audio_path(transfer["melody"]):
-        from musicsteer.render import parse_melody
+        from musicsteer.render.melody import parse_melody
 
         try:
             parse_melody(transfer["melody"])
         except ValueError as err:
             problems.append(f"  instrument_transfer.melody: {err}")
     return problems
-
-
-def is_audio_path(text: str) -> bool:
-    return Path(text).suffix.lower() in {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".au"}
-
-
-SOURCE_HINTS = {
-    "gtzan": "GTZAN (genres_original/<genre>/<genre>.000NN.wav)",
-    "fma": "FMA (fma_metadata/tracks.csv + fma_<subset>/NNN/NNNNNN.mp3)",
-    "music_genres": "a local Parquet copy of lewtun/music_genres",
-}
 
 
 def _source_problem(config: dict, source: str) -> str | None:
@@ -225,7 +216,7 @@ def _source_problem(config: dict, source: str) -> str | None:
     if path is None or rendered or config["data"]["download"] or Path(path).is_dir():
         return None
     return (
-        f"no folder at {path}. Put {SOURCE_HINTS[source]} there, set data.{source} to where "
+        f"no folder at {path}. Put {SOURCES[source].holds} there, set data.{source} to where "
         f"it is (null leaves it out), set data.download: true to fetch it, or run the "
         "offline demo: snakemake --configfile config/demo.yaml"
     )
@@ -239,7 +230,7 @@ def preflight(config: dict) -> tuple[list[str], list[str]]:
     ``HF_HUB_OFFLINE`` is set).
     """
     errors, notices = [], []
-    for source in ("gtzan", "fma", "music_genres"):
+    for source in SOURCES:
         problem = _source_problem(config, source)
         if problem:
             errors.append(f"data.{source}: {problem}")

@@ -1,24 +1,60 @@
-"""Crash-safe array files: a killed job never leaves a half-written shard behind."""
+"""The one home for writing files: every writer goes through a temporary file + rename,
+so a killed job never leaves a half-written shard, table or WAV behind."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
-def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
-    """Write ``.npy`` via a temporary file in the same folder + rename."""
+def _file_mode() -> int:
+    """What ``open()`` would give a new file: 0o666 less the umask (mkstemp gives 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()  # read once, at import: umask() is process-wide
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` on success.
+
+    The folder is created; on an exception the temporary file is removed and ``path``
+    keeps its old content (or stays absent).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
+        os.chmod(tmp, _FILE_MODE)  # collaborators on a shared file system can read it
+        yield Path(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
+    """Write ``.npy`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+    return Path(path)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as Parquet (or TSV for ``.tsv``) atomically."""
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".tsv":
+            df.to_csv(tmp, sep="\t", index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return Path(path)

@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from musicsteer.data import write_table
-from musicsteer.syntheory import (
+from musicsteer.corpora.syntheory import (
     GM_PROGRAM_NAMES,
     PITCH_CLASS_NAMES,
     PROGRESSION_NAMES,
@@ -37,8 +37,8 @@ from musicsteer.syntheory import (
     pitch_class,
     resolve_program,
 )
+from musicsteer.storage import write_table
 
-KINDS = ("one_vs_rest", "pairwise", "multilabel", "multiclass")
 BASE_COLUMNS = ["task", "kind", "clip_id", "label", "y"]
 INDEX_COLUMNS = ["task", "kind", "classes", "n"]
 DEFAULT_INSTRUMENTS = ("Flute", "Violin", "Xylophone")  # the paper's timbre table
@@ -259,8 +259,25 @@ def _pair(pair: object) -> tuple[str, str]:
     """``(source, target)`` of a pair given as a tuple or a ``{source, target}`` mapping."""
     if isinstance(pair, Mapping):
         return str(pair["source"]), str(pair["target"])
-    source, target = pair  # type: ignore[misc]
+    source, target = cast(Iterable[object], pair)
     return str(source), str(target)
+
+
+def ovr_task_name(genre: object) -> str:
+    """The one-vs-rest task of a genre: ``ovr_<genre>``."""
+    return f"ovr_{_slug(genre)}"
+
+
+def pair_task_name(source: object, target: object) -> str:
+    """The pairwise task steering ``source`` towards ``target``: ``pair_<source>_to_<target>``."""
+    return f"pair_{_slug(source)}_to_{_slug(target)}"
+
+
+def genre_task_names(genres: Sequence[str], pairs: Iterable[object]) -> list[str]:
+    """The genre tasks :func:`build_genre_tasks` writes, for the DAG to declare."""
+    names = [ovr_task_name(g) for g in genres]
+    names += [pair_task_name(*_pair(pair)) for pair in pairs]
+    return names + (["multilabel"] if len(genres) >= 2 else [])
 
 
 def build_genre_tasks(
@@ -278,11 +295,9 @@ def build_genre_tasks(
     """
     genres = sorted(_counts(_usable(manifest), "label")) if genres is None else list(genres)
     within = manifest.loc[manifest["label"].astype(str).isin([str(g) for g in genres])]
-    tasks = {f"ovr_{_slug(g)}": one_vs_rest(within, g, seed, per_class) for g in genres}
+    tasks = {ovr_task_name(g): one_vs_rest(within, g, seed, per_class) for g in genres}
     for source, target in map(_pair, pairs):
-        tasks[f"pair_{_slug(source)}_to_{_slug(target)}"] = pairwise(
-            manifest, source, target, seed, per_class
-        )
+        tasks[pair_task_name(source, target)] = pairwise(manifest, source, target, seed, per_class)
     if len(genres) >= 2:
         tasks["multilabel"] = multilabel(within, genres, seed, per_class)
     return tasks
@@ -310,7 +325,9 @@ def _with_pc(rows: pd.DataFrame, column: str, value: int | str | None) -> pd.Dat
         return rows
     kept = rows.loc[rows[column].astype(int) == pitch_class(value)]
     if kept.empty:
-        raise ValueError(f"no clips with {column.removesuffix('_pc')} {value!r} in the manifest")
+        raise ValueError(
+            f"no clips with {column.removesuffix('pitch_class')} {value!r} in the manifest"
+        )
     return kept
 
 
@@ -528,20 +545,51 @@ def write_tasks(tasks: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[
     return paths
 
 
-__all__: list[str] = [
-    "build_genre_tasks",
-    "chord_quality_task",
-    "instrument_task",
-    "multiclass",
-    "multilabel",
-    "one_vs_rest",
-    "pairwise",
-    "pitch_class_task",
-    "progression_task",
-    "instrument_scope",
-    "instrument_task_name",
-    "syntheory_task_names",
-    "syntheory_tasks",
-    "task_index",
-    "write_tasks",
-]
+def _balanced_draw(
+    positives: np.ndarray, negative_pools: dict[str, np.ndarray], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equally many positives and negatives, the negatives spread over their pools.
+
+    Returns sorted clip indices and their 0/1 labels (1 = positive).
+    """
+    n = min(len(positives), sum(len(p) for p in negative_pools.values()))
+    if n < 2:
+        raise ValueError(f"need at least 2 samples per side, got {n}")
+    quota = even_split({c: len(p) for c, p in negative_pools.items()}, n)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(positives, size=n, replace=False)
+    negatives = [
+        rng.choice(pool, size=quota[c], replace=False) for c, pool in negative_pools.items()
+    ]
+    indices = np.sort(np.concatenate([chosen, *negatives]))
+    return indices, np.isin(indices, chosen).astype(np.int64)
+
+
+def balance_binary(
+    labels: Sequence[str] | np.ndarray, positive: str, negative: str | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced positive-vs-negative subsample of a labelled set.
+
+    Args:
+        labels: class label of every clip.
+        positive: the positive class.
+        negative: the negative class, or ``None`` for "rest": all other classes,
+            drawn as evenly across them as their sizes allow.
+        seed: random seed (the result is deterministic given it).
+
+    Returns:
+        ``(indices, y)``: sorted clip indices and their 0/1 labels (1 = positive),
+        with equally many positives and negatives.
+    """
+    labels = np.asarray(labels)
+    if positive not in labels:
+        raise ValueError(f"positive class {positive!r} not found in labels")
+    if negative is not None and negative not in labels:
+        raise ValueError(f"negative class {negative!r} not found in labels")
+    if negative == positive:
+        raise ValueError(f"positive and negative are the same class {positive!r}")
+    neg_classes = [negative] if negative is not None else sorted(set(labels) - {positive})
+    if not neg_classes:
+        raise ValueError(f"no classes other than {positive!r} to use as negatives")
+    pools = {c: np.flatnonzero(labels == c) for c in neg_classes}
+    return _balanced_draw(np.flatnonzero(labels == positive), pools, seed)

@@ -4,7 +4,7 @@ import pytest
 import soundfile as sf
 
 from musicsteer import activations as act
-from musicsteer import clipstore
+from musicsteer.corpora import clipstore
 
 
 def _manifest(tmp_path, n=5, rate=44_100, seconds=1.0):

@@ -1,8 +1,8 @@
 """Open a Snakemake HTML report in a real headless Chromium and check what a reader sees.
 
-Used by ``tests/test_report.py``; also runs on its own against any report::
+Used by ``tests/report/test_pages.py``; also runs on its own against any report::
 
-    .venv/bin/python tests/report_check.py results/report.html
+    .venv/bin/python tests/helpers/report_check.py results/report.html
 
 It drives the report app the way a reader does: click a category (and subcategory) in
 the side bar, then the row's eye button. Figures show as an ``<img>``; HTML results

@@ -4,61 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 import soundfile as sf
 
-from musicsteer import render
-from musicsteer.render import DEFAULT_SOUNDFONT
+from musicsteer.render import genres
+from musicsteer.render.synth import DEFAULT_SOUNDFONT
 
 pytestmark = pytest.mark.skipif(
     not DEFAULT_SOUNDFONT.is_file(), reason="apt-get install fluidsynth timgm6mb-soundfont"
 )
 
+
 GENRES = ("rock", "pop", "folk", "hiphop", "jazz", "classical")
-
-
-def _midi(notes: list[int], beats: float = 2.0, program: int = 0) -> mido.MidiFile:
-    """One channel-0 note sequence at 120 BPM."""
-    track = mido.MidiTrack([mido.Message("program_change", program=program)])
-    for n in notes:
-        track.append(mido.Message("note_on", note=n, velocity=90))
-        track.append(mido.Message("note_off", note=n, time=int(beats * 480)))
-    midi = mido.MidiFile(ticks_per_beat=480)
-    midi.tracks.append(track)
-    return midi
-
-
-def test_find_soundfont(tmp_path: Path) -> None:
-    assert render.find_soundfont() == DEFAULT_SOUNDFONT
-    with pytest.raises(FileNotFoundError, match="apt-get install fluidsynth timgm6mb"):
-        render.find_soundfont(tmp_path / "missing.sf2")
-
-
-def test_render_midi_length_level_determinism() -> None:
-    midi = _midi([60, 64])  # 2 s of MIDI
-    a = render.render_midi(midi, 16000, DEFAULT_SOUNDFONT)
-    assert a.dtype == np.float32 and a.shape == (32000,)
-    assert 0 < np.abs(a).max() <= 1
-    np.testing.assert_array_equal(a, render.render_midi(midi, 16000, DEFAULT_SOUNDFONT))
-    assert render.render_midi(midi, 16000, DEFAULT_SOUNDFONT, seconds=1.25).shape == (20000,)
-    padded = render.render_midi(midi, 16000, DEFAULT_SOUNDFONT, seconds=3.0)
-    assert padded.shape == (48000,)
-    np.testing.assert_array_equal(padded[:32000], a)
 
 
 def test_unknown_genre() -> None:
     with pytest.raises(ValueError, match=r"polka.*known genres: rock, pop, folk"):
-        render.render_genre_corpus("/nonexistent", ["rock", "polka"], 1)
+        genres.render_genre_corpus("/nonexistent", ["rock", "polka"], 1)
 
 
 def test_genres_listed() -> None:
-    assert set(GENRES) <= set(render.GENRES)
+    assert set(GENRES) <= set(genres.GENRES)
 
 
 def test_tracks_vary_within_genre() -> None:
-    plans = [render.plan_track("pop", render.track_seed(0, "pop", i), 30.0) for i in range(6)]
+    plans = [genres.plan_track("pop", genres.track_seed(0, "pop", i), 30.0) for i in range(6)]
     assert len({(p.score.tempo, p.key_pc) for p in plans}) == 6
     assert all(110 <= p.score.tempo <= 125 for p in plans)
 
@@ -67,7 +38,7 @@ def test_tracks_vary_within_genre() -> None:
 def corpus(tmp_path_factory: pytest.TempPathFactory):
     """Two 6-second tracks per genre at 16 kHz."""
     root = tmp_path_factory.mktemp("genres")
-    df = render.render_genre_corpus(root, GENRES, 2, seconds=6.0, sample_rate=16000, seed=3)
+    df = genres.render_genre_corpus(root, GENRES, 2, seconds=6.0, sample_rate=16000, seed=3)
     return root, df
 
 
@@ -89,7 +60,7 @@ def test_corpus_layout(corpus) -> None:
 
 def test_corpus_deterministic(corpus, tmp_path: Path) -> None:
     root, df = corpus
-    again = render.render_genre_corpus(
+    again = genres.render_genre_corpus(
         tmp_path, ["jazz"], 2, seconds=6.0, sample_rate=16000, seed=3
     )
     for rel in again.path:
@@ -123,33 +94,3 @@ def test_genres_differ(corpus) -> None:
     assert min(_onset_strength(p) for p in paths["hiphop"]) > max(
         _onset_strength(p) for p in paths["classical"]
     )
-
-
-def test_parse_melody_reads_notes_rests_and_beats():
-    assert render.parse_melody("C4 C#4:2 Db4:0.5 R B-1 G9") == [
-        (60, 1.0),
-        (61, 2.0),
-        (61, 0.5),
-        (None, 1.0),
-        (11, 1.0),
-        (127, 1.0),
-    ]
-    for bad, message in (
-        ("H4", "cannot read"),
-        ("C4:0", "more than 0"),
-        ("R R", "no notes"),
-        ("G#9", "outside"),
-    ):
-        with pytest.raises(ValueError, match=message):
-            render.parse_melody(bad)
-
-
-def test_rendered_melody_has_the_notes_pitch_and_length():
-    sr = 16_000
-    wave = render.render_melody("A4:2", program=73, tempo=120, sample_rate=sr)  # flute
-    assert len(wave) == int(round((1.0 + 1.0) * sr))  # 2 beats at 120 BPM + 1 s tail
-    assert np.abs(wave).max() == pytest.approx(10 ** (-1 / 20), rel=1e-3)
-    spectrum = np.abs(np.fft.rfft(wave[: sr // 2] * np.hanning(sr // 2)))
-    assert np.fft.rfftfreq(sr // 2, 1 / sr)[spectrum.argmax()] == pytest.approx(440, abs=4)
-    again = render.render_melody("A4:2", program=73, tempo=120, sample_rate=sr)
-    np.testing.assert_array_equal(wave, again)

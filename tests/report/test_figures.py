@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicsteer.figures import plot_clustering, plot_jaccard, plot_probe_accuracy
+from musicsteer.report.figures import plot_clustering, plot_jaccard, plot_probe_accuracy
 
 DPI = 150
 
 
 def clustering_frame() -> pd.DataFrame:
     rows = [
-        {"site": site, "index": i, "ari": 0.1 * i, "nmi": 0.05 * i + 0.1}
+        {"site": site, "layer": i, "ari": 0.1 * i, "nmi": 0.05 * i + 0.1}
         for site in ("resid", "attn")
         for i in range(5)
     ]
@@ -23,7 +23,7 @@ def clustering_frame() -> pd.DataFrame:
 
 def accuracy_frame() -> pd.DataFrame:
     rows = [
-        {"site": site, "index": i, "method": method, "accuracy": 0.5 + 0.08 * i}
+        {"site": site, "layer": i, "method": method, "accuracy": 0.5 + 0.08 * i}
         for site in ("resid", "attn")
         for method in ("dim", "bce", "mse")
         for i in range(6)

@@ -4,7 +4,7 @@ and every listening page opens from the side bar with players Chromium decodes.
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (and selenium from the
 ``dev`` extra); without them the browser test is skipped, unless ``CI=1`` or
 ``MUSICSTEER_REQUIRE_BROWSER=1``, where it fails. The same check runs on its own against
-any report: ``.venv/bin/python tests/report_check.py results/report.html``.
+any report: ``.venv/bin/python tests/helpers/report_check.py results/report.html``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from tests.conftest import snakemake
-from tests.report_check import (
+from tests.helpers.report_check import (
     CHROMIUM_MAX_URL_CHARS,
     browser_required,
     check_report,
@@ -101,7 +102,7 @@ def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
     import pandas as pd
 
     from musicsteer import audio
-    from musicsteer.report import listening_pages
+    from musicsteer.report.pages import listening_pages
 
     rows = []
     tone = (0.2 * np.sin(np.arange(16_000) / 32_000 * 2 * np.pi * 330)).astype(np.float32)

@@ -10,11 +10,13 @@ _PATHS = [_SRC, dict(os.environ).get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _PATHS if p))
 
 from musicsteer.config import ConfigError, preflight, validate_config
-from musicsteer.models import BUILTIN_MODELS
-from musicsteer.syntheory import subset_for
+from musicsteer.corpora.genres import SOURCES as GENRE_SOURCES
+from musicsteer.corpora.syntheory import subset_for
+from musicsteer.models.loading import BUILTIN_MODELS
+from musicsteer.steering.grid import VARIANT_KEYS
+from musicsteer.steering.routes import INSTRUMENTS, config_routes, pair_route_name
 from musicsteer.tasks import (
-    instrument_scope,
-    instrument_task_name,
+    genre_task_names,
     syntheory_task_names,
 )
 
@@ -42,16 +44,6 @@ onstart:
     check_inputs_exist()
 
 
-wildcard_constraints:
-    source="[A-Za-z0-9-]+|music_genres",
-    concept="notes|chords|chord_progressions",
-    corpus="genres|syntheory/notes|syntheory/chords|syntheory/chord_progressions",
-    dataset="genres|syntheory_notes|syntheory_chords|syntheory_chord_progressions",
-    task="[A-Za-z0-9_#-]+",
-    target="[A-Za-z0-9-]+",
-    name="[A-Za-z0-9-]+",
-
-
 PAIRS = [(p["source"], p["target"]) for p in config["steering"]["pairs"]]
 SITES = config["activations"]["sites"]
 METHODS = config["probing"]["methods"]
@@ -63,12 +55,47 @@ EVAL = config["evaluation"]
 TRANSFER = config["instrument_transfer"]
 # The sweep: every site × method × layer choice × α (targets come from the wildcards).
 STEER_GRID = {k: STEER[k] for k in ("sites", "methods", "alphas", "layers")}
-# What the tables report: one site, method and layer choice, α picked by ALPHA_RULE.
-HEADLINE = {
-    "site": STEER["site"],
-    "method": STEER["method"],
-    "layers": STEER["layers"][0],
+# How every baseline and steered sample is generated (musicsteer.steering.jobs).
+GENERATION = {
+    k: STEER[k]
+    for k in (
+        "seeds",
+        "max_new_tokens",
+        "guidance_scale",
+        "top_k",
+        "top_p",
+        "temperature",
+    )
 }
+INTERVENTION = {k: STEER[k] for k in ("alpha_scale", "cfg", "skip_prefix")}
+# Every steering route (a genre pair, or instrument transfer) and the baselines they share.
+ROUTES = config_routes(config)
+PAIR_ROUTES = [pair_route_name(s, t) for s, t in PAIRS]
+BASELINES = {}
+for _route in ROUTES.values():
+    BASELINES.setdefault(_route.baseline, _route)
+MELODY = "results/instrument_transfer/melody.wav"
+# How every task is probed and its layers chosen (musicsteer.probing.fit.ProbeSettings).
+PROBE_SETTINGS = {
+    "methods": METHODS,
+    **{
+        k: config["probing"][k]
+        for k in (
+            "folds",
+            "layer_rule",
+            "fixed_layer",
+            "scaling",
+            "l2",
+            "min_class_clips",
+        )
+    },
+    "model": config["models"]["musicgen"],
+    "seed": config["seed"],
+}
+# What the tables report: one site, method and layer choice, α picked by ALPHA_RULE.
+HEADLINE = dict(
+    zip(VARIANT_KEYS, (STEER["site"], STEER["method"], STEER["layers"][0]), strict=True)
+)
 # Which steering settings the listening pages hold (None = every setting).
 REPORT_SETTINGS = None if config["report"]["audio"] == "all" else [HEADLINE]
 ALPHA_RULE = {
@@ -93,17 +120,13 @@ def model_path(key):
     return spec
 
 
-SOURCES = [s for s in ("gtzan", "fma", "music_genres") if config["data"][s]]
+SOURCES = [s for s in GENRE_SOURCES if config["data"][s]]
 SYNTHEORY_CONCEPTS = (
     config["syntheory"]["concepts"] if config["syntheory"]["source"] != "none" else []
 )
 
 
-GENRE_TASKS = (
-    [f"ovr_{g}" for g in config["data"]["genres"]]
-    + [f"pair_{s}_to_{t}" for s, t in PAIRS]
-    + ["multilabel"]
-)
+GENRE_TASKS = genre_task_names(config["data"]["genres"], PAIRS)
 _syn = config["syntheory"]
 SYNTHEORY_TASKS = syntheory_task_names(
     SYNTHEORY_CONCEPTS,
@@ -112,14 +135,18 @@ SYNTHEORY_TASKS = syntheory_task_names(
     _syn["task_key"],
     _syn["instrument_chords"],
 )
-INSTRUMENT_TASK = instrument_task_name(
-    *instrument_scope(
-        _syn["instrument_chords"], _syn["task_root"], _syn["task_quality"]
-    )
-)
-PROBED_TASKS = [t for t in GENRE_TASKS if not t.startswith("pair_")] + list(
-    SYNTHEORY_TASKS
-)
+PROBED_TASKS = GENRE_TASKS + list(SYNTHEORY_TASKS)
+
+
+wildcard_constraints:
+    source="|".join(GENRE_SOURCES),
+    concept="notes|chords|chord_progressions",
+    corpus="genres|syntheory/notes|syntheory/chords|syntheory/chord_progressions",
+    dataset="genres|syntheory_notes|syntheory_chords|syntheory_chord_progressions",
+    task="[A-Za-z0-9_-]+",
+    route="|".join(ROUTES),
+    baseline="|".join(BASELINES),
+    name="[A-Za-z0-9-]+",
 
 
 def task_dataset(task):
@@ -181,30 +208,31 @@ def syntheory_subset(wildcards):
     return subset_for(wildcards.concept, options)
 
 
-def pair_name(source, target):
-    return f"{source}_to_{target}"
+def generation_inputs(route):
+    """What generating a route's samples reads: the model, and its prompts or melody."""
+    inputs = {"model": model_input("musicgen")}
+    if route.melody:
+        inputs["melody"] = MELODY
+    if not route.prompts:
+        inputs["prompts"] = config["steering"]["prompts"]
+    return inputs
 
 
-def pair_paths(pattern):
-    return [pattern.format(pair=pair_name(s, t)) for s, t in PAIRS]
+def baseline_inputs(wildcards):
+    return generation_inputs(BASELINES[wildcards.baseline])
 
 
-def vector_outputs(wildcards=None):
-    return {
-        f"{site}_{method}": f"results/vectors/{{source}}_to_{{target}}/{site}_{method}.npz"
-        for site in SITES
-        for method in METHODS
-    }
+def route_inputs(wildcards):
+    """A route's generation inputs and the folder of its task's per-class vectors."""
+    route = ROUTES[wildcards.route]
+    return generation_inputs(route) | {"vectors": f"results/vectors/tasks/{route.task}"}
 
 
-def pair_vectors(wildcards):
-    """The vectors of a pair that the steering grid uses, keyed ``<site>_<method>``."""
-    folder = f"results/vectors/{wildcards.source}_to_{wildcards.target}"
-    return {
-        f"{site}_{method}": f"{folder}/{site}_{method}.npz"
-        for site in STEER["sites"]
-        for method in STEER["methods"]
-    }
+def route_baseline(wildcards):
+    """The unsteered samples a route is compared with."""
+    return (
+        f"results/steering/originals/{ROUTES[wildcards.route].baseline}/samples.parquet"
+    )
 
 
 def figure_targets():
@@ -214,14 +242,8 @@ def figure_targets():
             dataset=DATASETS,
             kind=["clustering", "jaccard"],
         ),
-        *pair_paths("results/figures/probe_accuracy_{pair}.png"),
         *expand("results/figures/tasks/probe_accuracy_{task}.png", task=PROBED_TASKS),
-        *pair_paths("results/figures/steering/alpha_sweep_{pair}.png"),
-        *(
-            ["results/figures/steering/alpha_sweep_instruments.png"]
-            if TRANSFER["enabled"]
-            else []
-        ),
+        *expand("results/figures/steering/alpha_sweep_{route}.png", route=ROUTES),
     ]
 
 
@@ -235,10 +257,7 @@ def table_targets():
 
 def report_targets():
     """The listening pages (audio players) of the report."""
-    pages = pair_paths("results/report/listen/{pair}")
-    if TRANSFER["enabled"]:
-        pages.append("results/report/listen/instruments")
-    return pages
+    return expand("results/report/listen/{route}", route=ROUTES)
 
 
 def data_targets():

@@ -3,36 +3,34 @@
 # pick α on the samples of evaluation.select_seeds and report the other seeds.
 
 
-rule score_pair:
+rule score:
     input:
-        originals="results/steering/originals/{source}/samples.parquet",
-        steered="results/steering/{source}_to_{target}/samples.parquet",
+        originals=route_baseline,
+        steered="results/steering/{route}/samples.parquet",
         model=model_input("clap"),
     output:
-        scores="results/evaluation/{source}_to_{target}/scores.parquet",
-        sweep="results/evaluation/{source}_to_{target}/sweep.parquet",
+        scores="results/evaluation/{route}/scores.parquet",
+        sweep="results/evaluation/{route}/sweep.parquet",
     log:
-        "logs/score_pair/{source}_to_{target}.log",
+        "logs/score/{route}.log",
     conda:
         ENV
     resources:
         gpu=GPU,
     params:
+        route=lambda wildcards: ROUTES[wildcards.route].as_params(),
         model=model_path("clap"),
         device=config["device"],
-        template=EVAL["template"],
-        display=EVAL["display_names"],
-        genres=config["data"]["genres"],
         batch_size=EVAL["batch_size"],
         n_boot=EVAL["bootstrap"],
         seed=config["seed"],
     script:
-        "../scripts/score_pair.py"
+        "../scripts/score.py"
 
 
 rule genre_fusion_table:
     input:
-        scores=pair_paths("results/evaluation/{pair}/scores.parquet"),
+        scores=expand("results/evaluation/{route}/scores.parquet", route=PAIR_ROUTES),
     output:
         csv=report(
             "results/tables/genre_fusion.csv",
@@ -58,33 +56,9 @@ rule genre_fusion_table:
         "../scripts/genre_fusion_table.py"
 
 
-rule score_instruments:
-    input:
-        samples="results/instrument_transfer/samples.parquet",
-        model=model_input("clap"),
-    output:
-        scores="results/instrument_transfer/scores.parquet",
-        sweep="results/instrument_transfer/sweep.parquet",
-    log:
-        "logs/score_instruments.log",
-    conda:
-        ENV
-    resources:
-        gpu=GPU,
-    params:
-        model=model_path("clap"),
-        device=config["device"],
-        template=TRANSFER["template"],
-        batch_size=EVAL["batch_size"],
-        n_boot=EVAL["bootstrap"],
-        seed=config["seed"],
-    script:
-        "../scripts/score_instruments.py"
-
-
 rule instrument_transfer_table:
     input:
-        scores="results/instrument_transfer/scores.parquet",
+        scores=f"results/evaluation/{INSTRUMENTS}/scores.parquet",
     output:
         csv=report(
             "results/tables/instrument_transfer.csv",

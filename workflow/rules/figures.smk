@@ -24,24 +24,6 @@ rule figure_clustering:
         "../scripts/figure_clustering.py"
 
 
-rule figure_probes:
-    input:
-        probes="results/probing/pairs/{source}_to_{target}/probes.parquet",
-    output:
-        report(
-            "results/figures/probe_accuracy_{source}_to_{target}.png",
-            caption="../report/probes.rst",
-            category="Probes",
-            subcategory="{source} to {target}",
-        ),
-    log:
-        "logs/figure_probes/{source}_to_{target}.log",
-    conda:
-        ENV
-    script:
-        "../scripts/figure_probes.py"
-
-
 rule figure_task:
     input:
         probes="results/probing/tasks/{task}/probes.parquet",
@@ -62,39 +44,19 @@ rule figure_task:
 
 rule figure_alpha_sweep:
     input:
-        sweep="results/evaluation/{source}_to_{target}/sweep.parquet",
+        sweep="results/evaluation/{route}/sweep.parquet",
     output:
         report(
-            "results/figures/steering/alpha_sweep_{source}_to_{target}.png",
+            "results/figures/steering/alpha_sweep_{route}.png",
             caption="../report/alpha_sweep.rst",
             category="Steering strength",
-            subcategory="{source} to {target}",
+            subcategory="{route}",
         ),
     log:
-        "logs/figure_alpha_sweep/{source}_to_{target}.log",
+        "logs/figure_alpha_sweep/{route}.log",
     conda:
         ENV
     params:
-        label_set="pair",
-    script:
-        "../scripts/figure_alpha_sweep.py"
-
-
-rule figure_instrument_sweep:
-    input:
-        sweep="results/instrument_transfer/sweep.parquet",
-    output:
-        report(
-            "results/figures/steering/alpha_sweep_instruments.png",
-            caption="../report/alpha_sweep.rst",
-            category="Steering strength",
-            subcategory="instruments",
-        ),
-    log:
-        "logs/figure_instrument_sweep.log",
-    conda:
-        ENV
-    params:
-        label_set="all",
+        route=lambda wildcards: ROUTES[wildcards.route].as_params(),
     script:
         "../scripts/figure_alpha_sweep.py"

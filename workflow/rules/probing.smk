@@ -19,34 +19,6 @@ rule cluster_dataset:
         "../scripts/cluster_dataset.py"
 
 
-rule probe_pair:
-    input:
-        index="results/activations/genres/index.parquet",
-        task="results/tasks/genres/pair_{source}_to_{target}.parquet",
-        clustering="results/probing/genres/clustering.parquet",
-    output:
-        **vector_outputs(),
-        probes="results/probing/pairs/{source}_to_{target}/probes.parquet",
-        selection="results/probing/pairs/{source}_to_{target}/selection.tsv",
-    log:
-        "logs/probe_pair/{source}_to_{target}.log",
-    conda:
-        ENV
-    params:
-        sites=SITES,
-        methods=METHODS,
-        folds=config["probing"]["folds"],
-        layer_rule=config["probing"]["layer_rule"],
-        fixed_layer=config["probing"]["fixed_layer"],
-        scaling=config["probing"]["scaling"],
-        l2=config["probing"]["l2"],
-        min_class_clips=config["probing"]["min_class_clips"],
-        model=config["models"]["musicgen"],
-        seed=config["seed"],
-    script:
-        "../scripts/probe_pair.py"
-
-
 rule probe_task:
     input:
         index=task_activations,
@@ -63,14 +35,6 @@ rule probe_task:
         ENV
     params:
         sites=SITES,
-        methods=METHODS,
-        folds=config["probing"]["folds"],
-        layer_rule=config["probing"]["layer_rule"],
-        fixed_layer=config["probing"]["fixed_layer"],
-        scaling=config["probing"]["scaling"],
-        l2=config["probing"]["l2"],
-        min_class_clips=config["probing"]["min_class_clips"],
-        model=config["models"]["musicgen"],
-        seed=config["seed"],
+        probing=PROBE_SETTINGS,
     script:
         "../scripts/probe_task.py"

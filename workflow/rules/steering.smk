@@ -1,68 +1,56 @@
-# Unsteered baselines per source genre, and the steering grid per (source, target) pair
-# and per target instrument. Steered WAVs share prompt, seed and batch with a baseline.
+# One route per steering job (musicsteer.steering.routes): a genre pair steers its source
+# genre's prompts towards the target, instrument transfer a melody-conditioned prompt
+# towards each instrument. Each route's steered WAVs share prompt, seed and batch with
+# its baseline, which routes on the same prompts share.
 
 
-rule generate_originals:
+rule generate_baseline:
     input:
-        model=model_input("musicgen"),
-        prompts=config["steering"]["prompts"],
+        unpack(baseline_inputs),
     output:
-        samples="results/steering/originals/{source}/samples.parquet",
+        samples="results/steering/originals/{baseline}/samples.parquet",
     log:
-        "logs/generate_originals/{source}.log",
+        "logs/generate_baseline/{baseline}.log",
     conda:
         ENV
     resources:
         gpu=GPU,
     params:
+        route=lambda wildcards: BASELINES[wildcards.baseline].as_params(),
+        generation=GENERATION,
         model=model_path("musicgen"),
         device=config["device"],
         dtype=config["dtype"],
-        seeds=STEER["seeds"],
-        max_new_tokens=STEER["max_new_tokens"],
-        guidance_scale=STEER["guidance_scale"],
-        top_k=STEER["top_k"],
-        top_p=STEER["top_p"],
-        temperature=STEER["temperature"],
     script:
-        "../scripts/generate_originals.py"
+        "../scripts/generate_baseline.py"
 
 
-rule steer_pair:
+rule steer:
     input:
-        unpack(pair_vectors),
-        model=model_input("musicgen"),
-        prompts=config["steering"]["prompts"],
-        originals="results/steering/originals/{source}/samples.parquet",
+        unpack(route_inputs),
     output:
-        samples="results/steering/{source}_to_{target}/samples.parquet",
+        samples="results/steering/{route}/samples.parquet",
     log:
-        "logs/steer_pair/{source}_to_{target}.log",
+        "logs/steer/{route}.log",
     conda:
         ENV
     resources:
         gpu=GPU,
     params:
-        model=model_path("musicgen"),
-        device=config["device"],
-        dtype=config["dtype"],
+        route=lambda wildcards: ROUTES[wildcards.route].as_params(),
         grid=STEER_GRID,
-        alpha_scale=STEER["alpha_scale"],
-        cfg=STEER["cfg"],
-        skip_prefix=STEER["skip_prefix"],
-        seeds=STEER["seeds"],
-        max_new_tokens=STEER["max_new_tokens"],
-        guidance_scale=STEER["guidance_scale"],
-        top_k=STEER["top_k"],
-        top_p=STEER["top_p"],
-        temperature=STEER["temperature"],
+        intervention=INTERVENTION,
+        generation=GENERATION,
+        model=model_path("musicgen"),
+        device=config["device"],
+        dtype=config["dtype"],
     script:
-        "../scripts/steer_pair.py"
+        "../scripts/steer.py"
 
 
 rule render_melody:
     output:
-        melody="results/instrument_transfer/melody.wav",
+        melody=MELODY,
     log:
         "logs/render_melody.log",
     conda:
@@ -74,36 +62,3 @@ rule render_melody:
         soundfont=config["demo"]["soundfont"],
     script:
         "../scripts/render_melody.py"
-
-
-rule instrument_generate:
-    input:
-        melody="results/instrument_transfer/melody.wav",
-        vectors=f"results/vectors/tasks/{INSTRUMENT_TASK}",
-        model=model_input("musicgen"),
-    output:
-        samples="results/instrument_transfer/samples.parquet",
-    log:
-        "logs/instrument_generate.log",
-    conda:
-        ENV
-    resources:
-        gpu=GPU,
-    params:
-        model=model_path("musicgen"),
-        device=config["device"],
-        dtype=config["dtype"],
-        instruments=config["syntheory"]["instruments"],
-        prompts=TRANSFER["prompts"],
-        grid=STEER_GRID,
-        alpha_scale=STEER["alpha_scale"],
-        cfg=STEER["cfg"],
-        skip_prefix=STEER["skip_prefix"],
-        seeds=STEER["seeds"],
-        max_new_tokens=STEER["max_new_tokens"],
-        guidance_scale=STEER["guidance_scale"],
-        top_k=STEER["top_k"],
-        top_p=STEER["top_p"],
-        temperature=STEER["temperature"],
-    script:
-        "../scripts/instrument_generate.py"

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from musicsteer.logs import job_log
-from musicsteer.models import build_builtin
+from musicsteer.models.tiny import build_builtin
 
 with job_log(snakemake.log) as log:
     out = build_builtin(

@@ -2,8 +2,9 @@
 
 import pandas as pd
 
-from musicsteer.data import build_manifest, source_tracks, write_table
+from musicsteer.corpora.genres import build_manifest, source_tracks
 from musicsteer.logs import job_log
+from musicsteer.storage import write_table
 
 p, w = snakemake.params, snakemake.wildcards
 with job_log(snakemake.log) as log:

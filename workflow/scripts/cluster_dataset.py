@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 
 from musicsteer.activations import load_site
-from musicsteer.data import write_table
 from musicsteer.logs import job_log
-from musicsteer.probing import clustering_scores, jaccard_matrix
+from musicsteer.probing.clustering import clustering_scores, jaccard_matrix
+from musicsteer.storage import write_table
 
 p = snakemake.params
 folder = Path(snakemake.input.index).parent
@@ -18,10 +18,10 @@ with job_log(snakemake.log) as log:
     scores = pd.concat(
         [clustering_scores(acts[s], labels, p.seed, p.n_init).assign(site=s) for s in p.sites]
     )
-    best = scores.sort_values(["ari", "site", "index"], ascending=[False, False, True]).iloc[0]
-    jaccard = jaccard_matrix(acts[best.site][:, int(best["index"])], labels, p.seed, p.n_init)
+    best = scores.sort_values(["ari", "site", "layer"], ascending=[False, False, True]).iloc[0]
+    jaccard = jaccard_matrix(acts[best.site][:, int(best["layer"])], labels, p.seed, p.n_init)
     jaccard = jaccard.rename_axis("label").reset_index()
-    jaccard["site"], jaccard["index"] = best.site, int(best["index"])
+    jaccard["site"], jaccard["layer"] = best.site, int(best["layer"])
     write_table(scores, snakemake.output.clustering)
     write_table(jaccard, snakemake.output.jaccard)
-    log.info("best ARI %.3f at %s layer %d", best.ari, best.site, int(best["index"]))
+    log.info("best ARI %.3f at %s layer %d", best.ari, best.site, int(best["layer"]))

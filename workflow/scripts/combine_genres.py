@@ -2,8 +2,9 @@
 
 import pandas as pd
 
-from musicsteer.data import combine_manifests, write_table
+from musicsteer.corpora.genres import combine_manifests
 from musicsteer.logs import job_log
+from musicsteer.storage import write_table
 
 p, out = snakemake.params, snakemake.output
 with job_log(snakemake.log) as log:

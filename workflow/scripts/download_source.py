@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from musicsteer.download import download_source
+from musicsteer.corpora.download import download_source
 from musicsteer.logs import job_log
 
 p, w = snakemake.params, snakemake.wildcards

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 
 from musicsteer.activations import ExtractSettings, extract_manifest
-from musicsteer.data import write_table
 from musicsteer.logs import job_log
-from musicsteer.models import load_musicgen
+from musicsteer.models.loading import load_musicgen
+from musicsteer.storage import write_table
 
 p = snakemake.params
 with job_log(snakemake.log) as log:

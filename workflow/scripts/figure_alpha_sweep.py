@@ -1,18 +1,17 @@
-"""Target gain, source score and preservation against α (rules figure_alpha_sweep, figure_instrument_sweep)."""
+"""Gain, source score and preservation against α for one route (rule figure_alpha_sweep)."""
 
 import pandas as pd
 
-from musicsteer.figures import plot_alpha_sweep
 from musicsteer.logs import job_log
+from musicsteer.report.figures import plot_alpha_sweep
+from musicsteer.steering.routes import Route
 
-w = snakemake.wildcards
-source = w.get("source")
 with job_log(snakemake.log):
-    title = f"{source} → {w.target}" if source else "melody → instruments"
+    route = Route(**snakemake.params.route)
     plot_alpha_sweep(
         pd.read_parquet(snakemake.input.sweep),
         snakemake.output[0],
-        source,
-        snakemake.params.label_set,
-        title,
+        route.source,
+        route.headline_labels,
+        route.title,
     )

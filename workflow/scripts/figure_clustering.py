@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from musicsteer.figures import plot_clustering, plot_jaccard
 from musicsteer.logs import job_log
+from musicsteer.report.figures import plot_clustering, plot_jaccard
 
 with job_log(snakemake.log):
     plot_clustering(
@@ -12,6 +12,6 @@ with job_log(snakemake.log):
         title="k-means vs genre labels",
     )
     jaccard = pd.read_parquet(snakemake.input.jaccard)
-    site, layer = jaccard.site.iloc[0], int(jaccard["index"].iloc[0])
-    matrix = jaccard.drop(columns=["site", "index"]).set_index("label")
+    site, layer = jaccard.site.iloc[0], int(jaccard["layer"].iloc[0])
+    matrix = jaccard.drop(columns=["site", "layer"]).set_index("label")
     plot_jaccard(matrix, snakemake.output.jaccard, title=f"Jaccard, {site} layer {layer}")

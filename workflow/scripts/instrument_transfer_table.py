@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicsteer.data import write_table
-from musicsteer.evaluation import AlphaRule, instrument_markdown, instrument_transfer
+from musicsteer.evaluation.stats import AlphaRule
+from musicsteer.evaluation.tables import instrument_markdown, instrument_transfer
 from musicsteer.logs import job_log
+from musicsteer.storage import write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:

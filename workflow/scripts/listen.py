@@ -1,26 +1,30 @@
-"""A listening page: steered samples beside their originals (rules listen_pair, listen_instruments)."""
+"""Listening pages: each route's samples with their CLAP scores (rule listen)."""
 
 from pathlib import Path
 
 import pandas as pd
 
 from musicsteer.logs import job_log
-from musicsteer.report import listening_pages
+from musicsteer.report.pages import listening_pages
+from musicsteer.steering.routes import Route
 
-inp, p, w = snakemake.input, snakemake.params, snakemake.wildcards
+inp, p = snakemake.input, snakemake.params
 with job_log(snakemake.log) as log:
-    tables = [pd.read_parquet(inp[k]) for k in ("originals", "steered") if hasattr(inp, k)]
-    samples = pd.concat(tables, ignore_index=True)
-    scores = pd.read_parquet(inp.scores)
-    if hasattr(w, "source"):
-        title, label_set = f"{w.source} → {w.target}", "pair"
-    else:
-        title, label_set = "melody → instruments", "all"
+    route = Route(**p.route)
+    samples = pd.concat([pd.read_parquet(inp.originals), pd.read_parquet(inp.steered)])
     intro = (
         "Each row: one prompt and seed. The original and every steered sample share "
         "prompt, seed and batch; under each player, the zero-shot CLAP scores."
     )
-    pages = listening_pages(samples, scores, title, intro, label_set, p.settings, p.max_seconds)
+    pages = listening_pages(
+        samples.reset_index(drop=True),
+        pd.read_parquet(inp.scores),
+        route.title,
+        intro,
+        route.headline_labels,
+        p.settings,
+        p.max_seconds,
+    )
     folder = Path(snakemake.output[0])
     folder.mkdir(parents=True, exist_ok=True)
     for i, page in enumerate(pages, start=1):

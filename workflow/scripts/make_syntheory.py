@@ -2,15 +2,11 @@
 
 from pathlib import Path
 
-from musicsteer.data import write_table
+from musicsteer.corpora.syntheory import CLIP_SECONDS, select_items
+from musicsteer.corpora.syntheory_hub import load_hub_syntheory
+from musicsteer.corpora.syntheory_render import render_items, split_silent
 from musicsteer.logs import job_log
-from musicsteer.syntheory import (
-    CLIP_SECONDS,
-    load_hub_syntheory,
-    render_items,
-    select_items,
-    split_silent,
-)
+from musicsteer.storage import write_table
 
 p, w = snakemake.params, snakemake.wildcards
 with job_log(snakemake.log) as log:

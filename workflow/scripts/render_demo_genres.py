@@ -1,8 +1,8 @@
 """Render the offline demo genre corpus in GTZAN layout (rule render_demo_genres)."""
 
-from musicsteer.data import write_table
 from musicsteer.logs import job_log
-from musicsteer.render import render_genre_corpus
+from musicsteer.render.genres import render_genre_corpus
+from musicsteer.storage import write_table
 
 p = snakemake.params
 with job_log(snakemake.log) as log:

@@ -1,12 +1,11 @@
 """The instrument-transfer melody: rendered with FluidSynth, or a given audio file (rule render_melody)."""
 
-from musicsteer.audio import load, write_wav
-from musicsteer.config import is_audio_path
+from musicsteer.audio import MUSICGEN_SAMPLE_RATE as SAMPLE_RATE
+from musicsteer.audio import is_audio_path, load, write_wav
+from musicsteer.corpora.syntheory import resolve_program
 from musicsteer.logs import job_log
-from musicsteer.render import render_melody
-from musicsteer.syntheory import resolve_program
+from musicsteer.render.melody import render_melody
 
-SAMPLE_RATE = 32_000  # MusicGen's rate
 p = snakemake.params
 with job_log(snakemake.log) as log:
     if is_audio_path(p.melody):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicsteer.clipstore import write_clip_shards
-from musicsteer.data import write_table
+from musicsteer.corpora.clipstore import write_clip_shards
 from musicsteer.logs import job_log
+from musicsteer.storage import write_table
 
 p = snakemake.params
 with job_log(snakemake.log) as log:

@@ -1,0 +1,1 @@
+"""Where clips come from: the genre corpora, their downloads, SynTheory, the clip store."""

@@ -1,0 +1,1 @@
+"""Scoring steered audio: CLAP, the statistics and α rule, the paper's tables."""

@@ -1,0 +1,365 @@
+"""The paper's tables: genre fusion and instrument transfer, from CLAP scores and α choices.
+
+Scores come from :mod:`musicsteer.evaluation.clap`, statistics and the α rule from
+:mod:`musicsteer.evaluation.stats`.
+
+Statistics: the unit of evidence is one (prompt, seed) generation. Means come with
+95 % percentile-bootstrap intervals over those units; gains are paired (the steered
+sample minus the original with the same prompt and seed). *Preservation* is the
+cosine between the CLAP audio embeddings of a steered sample and its original: 1
+means CLAP hears the same music, genre *fusion* means the target score rises while
+preservation and the source score stay high.
+
+No selection on the reported numbers: the tables pick α on the samples of the
+*selection seeds* only and report means and intervals on the other seeds (a
+:class:`SeedSplit`); picking and reporting on the same samples would inflate the
+reported gain (the winner's curse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import pandas as pd
+
+from musicsteer.evaluation.stats import (
+    SWEEP_COLUMNS,
+    AlphaRule,
+    reference_stats,
+    selection_table,
+    sweep_table,
+)
+from musicsteer.steering.grid import SETTING_KEYS as GRID_KEYS
+
+FUSION_COLUMNS = ["Track", "Genre 1", "Genre 1 Score", "Genre 2", "Genre 2 Score"]
+
+
+GENERATED = ("original", "steered")  # the kinds that carry a generation seed
+
+
+@dataclass(frozen=True)
+class SeedSplit:
+    """Which generation seeds pick α (``select``) and which the tables report (``report``).
+
+    ``held_out`` is False when no selection seeds were given: then both are every
+    seed, as before, and the reported scores at the chosen α are biased upwards.
+    """
+
+    select: tuple[int, ...]
+    report: tuple[int, ...]
+    held_out: bool
+
+    def columns(self) -> dict[str, str]:
+        """The table columns ``select_seeds`` and ``report_seeds`` (``"1,2"``)."""
+        return {"select_seeds": _seed_text(self.select), "report_seeds": _seed_text(self.report)}
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    return ",".join(str(s) for s in seeds)
+
+
+def split_seeds(
+    scores: pd.DataFrame, select_seeds: Sequence[int] | None
+) -> tuple[SeedSplit, pd.DataFrame, pd.DataFrame]:
+    """``(split, select_scores, report_scores)``: the rows α is chosen on and the rows the
+    table reports. Reference audio without a seed (the melody input) goes to both.
+
+    ``select_seeds`` empty or None: both are ``scores`` (select and report on every seed).
+    Raises ``ValueError`` if a selection seed was not generated or no seed is left over.
+    """
+    generated = scores[scores.kind.isin(GENERATED)].seed.dropna()
+    present = tuple(sorted({int(s) for s in generated}))
+    chosen = tuple(sorted({int(s) for s in select_seeds or ()}))
+    if not chosen:
+        return SeedSplit(present, present, held_out=False), scores, scores
+    missing = sorted(set(chosen) - set(present))
+    if missing:
+        raise ValueError(f"selection seeds {missing} were not generated (seeds: {list(present)})")
+    report = tuple(s for s in present if s not in chosen)
+    if not report:
+        raise ValueError(
+            f"every generated seed {list(present)} is a selection seed: none is left to report on"
+        )
+    in_select = scores.seed.isin(chosen)
+    select_rows, report_rows = scores[in_select | scores.seed.isna()], scores[~in_select]
+    return SeedSplit(chosen, report, held_out=True), select_rows, report_rows
+
+
+def seeds_note(table: pd.DataFrame) -> str:
+    """The line under a markdown table: which seeds chose α, which seeds the scores are on."""
+    if not {"select_seeds", "report_seeds", "n"} <= set(table.columns) or table.empty:
+        return ""
+    rows = table[table.kind.isin(GENERATED)] if "kind" in table else table
+    lines = []
+    for (select, report), group in rows.groupby(["select_seeds", "report_seeds"], sort=False):
+        low, high = int(group.n.min()), int(group.n.max())
+        n = f"n = {low}" if low == high else f"n = {low}–{high}"
+        if str(select) != str(report):
+            lines.append(
+                f"α chosen on {_listed(select)}; scores on {_listed(report)} "
+                f"({n} prompt × seed generations per row)."
+            )
+        else:
+            lines.append(
+                f"α chosen and scores reported on the same {_listed(report)} "
+                f"({n} prompt × seed generations per row): no held-out seeds "
+                "(evaluation.select_seeds is empty), so the scores at the chosen α "
+                "are biased upwards."
+            )
+    return "\n".join(lines)
+
+
+def _listed(seeds: object) -> str:
+    """``"1,2"`` → ``"seeds 1, 2"``; ``"1"`` → ``"seed 1"``."""
+    text = str(seeds)
+    return ("seeds " if "," in text else "seed ") + text.replace(",", ", ")
+
+
+def _stat(table: pd.DataFrame, **match: object) -> pd.Series:
+    rows = table
+    for key, value in match.items():
+        rows = rows[rows[key] == value]
+    if len(rows) != 1:
+        raise ValueError(f"expected one statistic for {match}, found {len(rows)}")
+    return rows.iloc[0]
+
+
+def fusion_rows(
+    scores: pd.DataFrame,
+    sweep: pd.DataFrame,
+    choice: Mapping[str, object],
+    source: str,
+    display: Mapping[str, str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict]:
+    """The original row and the steered row (at the chosen setting) of one pair."""
+    target = str(choice["target"])
+    ref = reference_stats(scores[scores.label_set == "pair"], "original", n_boot, seed=seed)
+    chosen = sweep[(sweep.label_set.isin(["pair", ""]))]
+    for key in GRID_KEYS:
+        chosen = chosen[chosen[key] == choice[key]]
+    rows = []
+    for kind in ("original", "steered"):
+        row = {
+            "Track": _name(source, display)
+            + ("" if kind == "original" else f" {_name(target, display)}")
+        }
+        for i, label in ((1, source), (2, target)):
+            stat = (
+                _stat(ref, label=label)
+                if kind == "original"
+                else _stat(chosen, metric="steered", label=label)
+            )
+            row |= {
+                f"Genre {i}": _name(label, display),
+                f"Genre {i} Score": stat["mean"],
+                f"Genre {i} CI low": stat.ci_low,
+                f"Genre {i} CI high": stat.ci_high,
+            }
+            n = int(stat.n)
+        preservation = (
+            np.nan if kind == "original" else _stat(chosen, metric="preservation")["mean"]
+        )
+        rows.append(
+            row
+            | {
+                "source": source,
+                "target": target,
+                "kind": kind,
+                "n": n,
+                "site": choice["site"],
+                "method": choice["method"],
+                "layer": choice["layer"],
+                "alpha": 0.0 if kind == "original" else choice["alpha"],
+                "preservation": preservation,
+            }
+        )
+    return [_ordered(r) for r in rows]
+
+
+def _ordered(row: dict) -> dict:
+    first = [c for c in FUSION_COLUMNS if c in row]
+    return {**{c: row[c] for c in first}, **{k: v for k, v in row.items() if k not in first}}
+
+
+def _name(label: str, display: Mapping[str, str]) -> str:
+    return display.get(label, label).title()
+
+
+def fusion_markdown(table: pd.DataFrame) -> str:
+    """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI."""
+    lines = ["| Track | Genre 1 Score | Genre 2 Score |", "|---|---|---|"]
+    for r in table.to_dict("records"):
+        cells = [
+            f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}") for i in (1, 2)
+        ]
+        lines.append(f"| {r['Track']} | {cells[0]} | {cells[1]} |")
+    return _with_note(lines, table)
+
+
+def _with_note(lines: list[str], table: pd.DataFrame) -> str:
+    note = seeds_note(table)
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
+
+
+def _ci(row: Mapping[Hashable, object], prefix: str) -> str:
+    low, high = row.get(f"{prefix} CI low"), row.get(f"{prefix} CI high")
+    if low is None or high is None or not np.isfinite(cast(float, low)) or low == high:
+        return ""
+    return f" [{low:.3f}, {high:.3f}]"
+
+
+def instrument_rows(
+    scores: pd.DataFrame,
+    sweep: pd.DataFrame,
+    choices: pd.DataFrame,
+    instruments: Sequence[str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[dict]:
+    """The paper's instrument-transfer rows: the input melody, the unsteered
+    generation ("Ground Truth") and one steered row per target instrument."""
+    rows = []
+    for kind, track in (("input", "Melody input"), ("original", "Ground Truth")):
+        ref = reference_stats(scores[scores.label_set == "all"], kind, n_boot, seed=seed)
+        if ref.empty:
+            continue
+        stats = {label: _stat(ref, label=label) for label in instruments}
+        rows.append(_instrument_row(track, kind, "", stats, {}, np.nan))
+    for choice in choices.to_dict("records"):
+        chosen = sweep[sweep.label_set.isin(["all", ""])]
+        for key in GRID_KEYS:
+            chosen = chosen[chosen[key] == choice[key]]
+        stats = {label: _stat(chosen, metric="steered", label=label) for label in instruments}
+        preservation = _stat(chosen, metric="preservation")["mean"]
+        rows.append(
+            _instrument_row(
+                f"GT {choice['target']}", "steered", choice["target"], stats, choice, preservation
+            )
+        )
+    return rows
+
+
+def _instrument_row(
+    track: str,
+    kind: str,
+    target: str,
+    stats: Mapping[str, pd.Series],
+    choice: Mapping[Hashable, object],
+    preservation: float,
+) -> dict:
+    row: dict = {"Track": track}
+    for label, stat in stats.items():
+        row[f"{label} Score"] = stat["mean"]
+    for label, stat in stats.items():
+        row |= {f"{label} CI low": stat.ci_low, f"{label} CI high": stat.ci_high}
+    n = int(next(iter(stats.values())).n)
+    return row | {
+        "kind": kind,
+        "target": target,
+        "n": n,
+        "site": choice.get("site", ""),
+        "method": choice.get("method", ""),
+        "layer": choice.get("layer", ""),
+        "alpha": choice.get("alpha", 0.0),
+        "preservation": preservation,
+    }
+
+
+def instrument_markdown(table: pd.DataFrame, instruments: Sequence[str]) -> str:
+    """The instrument-transfer table as the paper prints it."""
+    head = "| Track | " + " | ".join(f"{i} Score" for i in instruments) + " |"
+    lines = [head, "|---|" + "---|" * len(instruments)]
+    for r in table.to_dict("records"):
+        cells = [f"{r[f'{i} Score']:.4f}" for i in instruments]
+        lines.append(f"| {r['Track']} | " + " | ".join(cells) + " |")
+    return _with_note(lines, table)
+
+
+def split_sweeps(
+    scores: pd.DataFrame, select_seeds: Sequence[int] | None, n_boot: int = 2000, seed: int = 0
+) -> tuple[SeedSplit, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(split, select_sweep, report_scores, report_sweep)``: :func:`sweep_table` of the
+    selection seeds (to pick α on) and of the report seeds (to print)."""
+    split, select, report = split_seeds(scores, select_seeds)
+    select_sweep = sweep_table(select, n_boot, seed=seed)
+    report_sweep = sweep_table(report, n_boot, seed=seed) if split.held_out else select_sweep
+    return split, select_sweep, report, report_sweep
+
+
+def genre_fusion(
+    scores: Mapping[tuple[str, str], pd.DataFrame],
+    headline: Mapping[str, str],
+    rule: AlphaRule,
+    display: Mapping[str, str],
+    select_seeds: Sequence[int] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(table, long, selection)`` for (source, target) pairs in the given order.
+
+    ``table`` is the paper's layout at the headline site/method/layers with α chosen
+    by ``rule`` on the ``select_seeds`` samples and scores over the other seeds (None or
+    empty: every seed does both); ``long`` is every pair's sweep over the report
+    seeds; ``selection`` the α of every setting and the seeds it was chosen on.
+    """
+    rows, longs, selections = [], [], []
+    for (source, target), pair_scores in scores.items():
+        split, chosen_on, report, sweep = split_sweeps(pair_scores, select_seeds, n_boot, seed)
+        selection = selection_table(chosen_on, rule, source).assign(
+            select_seeds=split.columns()["select_seeds"]
+        )
+        choice = _headline_choice(selection, headline, f"{source} → {target}")
+        rows += [
+            row | split.columns()
+            for row in fusion_rows(report, sweep, choice, source, display, n_boot, seed)
+        ]
+        longs.append(sweep.assign(source=source, report_seeds=split.columns()["report_seeds"]))
+        selections.append(selection)
+    long = pd.concat(longs, ignore_index=True)
+    return (
+        pd.DataFrame(rows),
+        long[["source", *SWEEP_COLUMNS, "report_seeds"]],
+        pd.concat(selections, ignore_index=True),
+    )
+
+
+def instrument_transfer(
+    scores: pd.DataFrame,
+    headline: Mapping[str, str],
+    rule: AlphaRule,
+    select_seeds: Sequence[int] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(table, long, selection)``: the paper's instrument-transfer rows at the headline,
+    α chosen on the ``select_seeds`` samples and scores over the other seeds (None or
+    empty: every seed does both); ``long`` is the sweep over the report seeds."""
+    instruments = list(dict.fromkeys(scores[scores.label_set == "all"].label))
+    split, chosen_on, report, sweep = split_sweeps(scores, select_seeds, n_boot, seed)
+    selection = selection_table(chosen_on, rule, None, label_set="all").assign(
+        select_seeds=split.columns()["select_seeds"]
+    )
+    choices = pd.DataFrame(
+        [
+            _headline_choice(selection[selection.target == t], headline, t)
+            for t in instruments
+            if t in set(selection.target)
+        ]
+    )
+    rows = instrument_rows(report, sweep, choices, instruments, n_boot, seed)
+    table = pd.DataFrame([row | split.columns() for row in rows])
+    return table, sweep.assign(report_seeds=split.columns()["report_seeds"]), selection
+
+
+def _headline_choice(selection: pd.DataFrame, headline: Mapping[str, str], what: str) -> dict:
+    match = selection
+    for key in ("site", "method", "layers"):
+        match = match[match[key] == headline[key]]
+    if len(match) != 1:
+        raise ValueError(f"{what}: the sweep has no single setting {dict(headline)}")
+    return match.iloc[0].to_dict()

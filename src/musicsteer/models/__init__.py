@@ -1,0 +1,1 @@
+"""Loading models, their offline twins, Melody's chroma, and where each site lives."""

@@ -1,0 +1,1 @@
+"""Where concepts live: clustering, probes, direction methods, layer choice, vectors."""

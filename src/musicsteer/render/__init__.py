@@ -1,0 +1,1 @@
+"""Rendering audio with FluidSynth: the engine, the demo genre corpus, the melody."""

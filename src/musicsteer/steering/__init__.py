@@ -1,0 +1,1 @@
+"""Steering: the hook, vectors, the grid, generation and routes."""

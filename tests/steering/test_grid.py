@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from musicsteer import audio
+from musicsteer.steering import generation
+from musicsteer.steering import grid as steering_grid
+from tests.steering.helpers import _vector
+
+
+def test_steering_grid_files_share_prompt_and_seed_with_their_originals(tiny, tmp_path):
+    prompts = steering_grid.prompt_table(["calm folk", "loud rock"])
+    vectors = {
+        ("pop", "resid", "mse"): _vector(tiny),
+        ("pop", "attn", "mse"): _vector(tiny, "attn"),
+    }
+    grid = steering_grid.setting_grid(
+        ["pop"], ["resid", "attn"], ["mse"], [0.5, 2.0], ["best", "all"]
+    )
+    assert len(grid) == 8 and grid[0] == steering_grid.Setting("pop", "resid", "mse", "best", 0.5)
+    originals = generation.generate_originals(tiny, prompts, [0, 3], tmp_path, 16)
+    steered = generation.generate_steered(tiny, vectors, grid[:3], prompts, [0, 3], tmp_path, 16)
+    assert len(originals) == 4 and len(steered) == 3 * 4
+    assert set(steered.path.map(lambda p: p.split("/")[-1])) >= {
+        "pop_resid_mse_best_a0.5_p00_s0.wav",
+        "pop_resid_mse_all_a0.5_p01_s3.wav",
+    }
+    assert steered.layer.tolist()[:4] == ["1"] * 4
+    row = steered[(steered.alpha == 2.0) & (steered.layers == "best") & (steered.seed == 3)]
+    with vectors[("pop", "resid", "mse")].apply(tiny.model, 2.0):  # α × mean ‖h‖ by default
+        want = generation.generate(tiny, prompts.prompt.tolist(), 16, seed=3)
+    for i in range(2):
+        got = audio.load(row[row.prompt_id == i].path.iloc[0])
+        np.testing.assert_allclose(got, want[i], atol=1 / 32767)  # 16-bit WAV
+    plain = generation.generate(tiny, prompts.prompt.tolist(), 16, seed=3)
+    first = originals[(originals.seed == 3) & (originals.prompt_id == 0)].path.iloc[0]
+    np.testing.assert_allclose(audio.load(first), plain[0], atol=1 / 32767)
+    with pytest.raises(ValueError, match="no prompt for genre 'jazz'"):
+        path = tmp_path / "p.tsv"
+        path.write_text("genre\tprompt\nrock\tloud\n")
+        steering_grid.genre_prompts(path, "jazz")
+
+
+def test_samples_tables_record_the_settings_that_made_them(tiny, tmp_path):
+    prompts = steering_grid.prompt_table(["calm folk", "loud rock"])
+    vectors = {("pop", "resid", "mse"): _vector(tiny)}
+    grid = steering_grid.setting_grid(["pop"], ["resid"], ["mse"], [0.3])
+    sampling = {"top_k": 1, "top_p": 0.9, "temperature": 0.7}
+    originals = generation.generate_originals(
+        tiny, prompts, [2], tmp_path / "o", 12, 2.5, **sampling
+    )
+    steered = generation.generate_steered(
+        tiny,
+        vectors,
+        grid,
+        prompts,
+        [2],
+        tmp_path / "s",
+        12,
+        2.5,
+        cfg="cond",
+        alpha_scale="norm",
+        skip_prefix=False,
+        **sampling,
+    )
+    made_with = {
+        "max_new_tokens": 12,
+        "guidance_scale": 2.5,
+        "top_k": 1,
+        "top_p": 0.9,
+        "temperature": 0.7,
+    }
+    for table in (originals, steered):
+        assert table[list(made_with)].drop_duplicates().to_dict("records") == [made_with]
+    assert steered[["alpha_scale", "cfg", "skip_prefix"]].drop_duplicates().to_dict("records") == [
+        {"alpha_scale": "norm", "cfg": "cond", "skip_prefix": False}
+    ]
+    # top_k = 1 reached the model: the originals are the greedy generations
+    greedy = generation.generate(
+        tiny, prompts.prompt.tolist(), 12, seed=2, guidance_scale=2.5, do_sample=False
+    )
+    for i in range(2):
+        np.testing.assert_allclose(audio.load(originals.path.iloc[i]), greedy[i], atol=1 / 32767)
