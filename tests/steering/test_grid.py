@@ -80,3 +80,17 @@ def test_samples_tables_record_the_settings_that_made_them(tiny, tmp_path):
     )
     for i in range(2):
         np.testing.assert_allclose(audio.load(originals.path.iloc[i]), greedy[i], atol=1 / 32767)
+
+
+def test_setting_is_the_one_list_of_setting_keys():
+    from dataclasses import fields
+
+    from musicsteer.evaluation import stats
+    from musicsteer.report import pages
+    from musicsteer.steering.grid import SETTING_KEYS, VARIANT_KEYS, Setting
+
+    assert tuple(f.name for f in fields(Setting)) == SETTING_KEYS
+    assert VARIANT_KEYS == ("site", "method", "layers")  # a target's variants, without α
+    assert [*SETTING_KEYS[:-1], "layer", "alpha"] == stats.SETTING_KEYS
+    assert list(VARIANT_KEYS) == pages.SETTING
+    assert Setting("pop", "resid", "mse", "best", 0.5).stem() == "pop_resid_mse_best_a0.5"
