@@ -136,7 +136,7 @@ def main() -> None:
             expected = reference_layer(X_layer, y, splits, times)
             for method in METHODS:
                 rows = table[(table["site"] == sites[0]) & (table["method"] == method)]
-                got = float(rows.loc[rows["index"] == layer, "accuracy"].iloc[0])
+                got = float(rows.loc[rows["layer"] == layer, "accuracy"].iloc[0])
                 worst = max(worst, abs(got - expected[method]))
                 print(
                     f"  layer {layer:2d} {method}: batched {got:.4f}, sklearn {expected[method]:.4f}"
