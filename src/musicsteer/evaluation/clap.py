@@ -41,7 +41,7 @@ class ClapScorer:
         """Unit text embeddings ``[n_labels, dim]`` of the templated labels."""
         texts = [self.template.format(label) for label in labels]
         tok = self.processor.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
-        return _unit(self.model.get_text_features(**tok))
+        return unit_embeddings(self.model.get_text_features(**tok))
 
     @torch.inference_mode()
     def audio_embeddings(self, waves: Sequence[np.ndarray], sample_rate: int) -> torch.Tensor:
@@ -54,7 +54,7 @@ class ClapScorer:
             truncation="rand_trunc",
             padding="repeatpad",
         ).to(self.device)
-        return _unit(self.model.get_audio_features(**feats))
+        return unit_embeddings(self.model.get_audio_features(**feats))
 
     @staticmethod
     def _prepare(wave: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -91,7 +91,9 @@ class ClapScorer:
         return torch.cat(chunks).cpu() if chunks else torch.zeros(0, 0)
 
 
-def _unit(x: torch.Tensor | Any) -> torch.Tensor:
+def unit_embeddings(x: torch.Tensor | Any) -> torch.Tensor:
+    """Unit-length embeddings from ``get_*_features`` (a tensor, or an output whose
+    ``pooler_output`` holds them, as transformers 5 returns)."""
     x = x if isinstance(x, torch.Tensor) else x.pooler_output
     return torch.nn.functional.normalize(x.float(), dim=-1)
 
