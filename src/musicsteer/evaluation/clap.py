@@ -43,17 +43,21 @@ class ClapScorer:
         tok = self.processor.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
         return unit_embeddings(self.model.get_text_features(**tok))
 
-    @torch.inference_mode()
-    def audio_embeddings(self, waves: Sequence[np.ndarray], sample_rate: int) -> torch.Tensor:
-        """Unit audio embeddings ``[n_audio, dim]``."""
+    def audio_features(self, waves: Sequence[np.ndarray], sample_rate: int) -> Any:
+        """The model's inputs for each clip: 48 kHz, first 10 s, repeat-padded mels."""
         prepared = [self._prepare(w, sample_rate) for w in waves]
-        feats = self.processor.feature_extractor(
+        return self.processor.feature_extractor(
             prepared,
             sampling_rate=CLAP_SAMPLE_RATE,
             return_tensors="pt",
             truncation="rand_trunc",
             padding="repeatpad",
-        ).to(self.device)
+        )
+
+    @torch.inference_mode()
+    def audio_embeddings(self, waves: Sequence[np.ndarray], sample_rate: int) -> torch.Tensor:
+        """Unit audio embeddings ``[n_audio, dim]``."""
+        feats = self.audio_features(waves, sample_rate).to(self.device)
         return unit_embeddings(self.model.get_audio_features(**feats))
 
     @staticmethod

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from musicsteer.evaluation.clap import ZERO_SHOT_TEMPLATE, ClapScorer, unit_embeddings
 from musicsteer.mini.codec import History
-from musicsteer.models.loading import CLAP_SAMPLE_RATE
 
 CAPTIONS = (ZERO_SHOT_TEMPLATE, "{} music", "a {} song", "the sound of {}")
 
@@ -33,18 +32,6 @@ class ClapTraining:
     batch: int = 16
     lr: float = 5e-4
     seed: int = 0
-
-
-def audio_features(processor: Any, waves: Sequence[np.ndarray], sample_rate: int) -> torch.Tensor:
-    """The scorer's own input features of each clip (48 kHz, first 10 s, repeat-padded)."""
-    prepared = [ClapScorer._prepare(w, sample_rate) for w in waves]
-    return processor.feature_extractor(
-        prepared,
-        sampling_rate=CLAP_SAMPLE_RATE,
-        return_tensors="pt",
-        truncation="rand_trunc",
-        padding="repeatpad",
-    ).input_features
 
 
 def _label_logits(
@@ -71,7 +58,7 @@ def train_clap(
         raise ValueError(f"CLAP training needs at least two labels, got {names}")
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    features = audio_features(processor, waves, sample_rate)
+    features = ClapScorer(model, processor).audio_features(waves, sample_rate).input_features
     targets = torch.tensor([names.index(x) for x in labels])
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     history = History()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from musicsteer.mini.judge import _mel_filters
+from musicsteer.mini.judge import mel_filters
 
 STFT_SIZES = (256, 512, 1024)  # ~8, 16 and 32 ms at 32 kHz: transients to pitch
 
@@ -123,7 +123,7 @@ def spectral_loss(output: torch.Tensor, target: torch.Tensor, sample_rate: int) 
             + F.l1_loss(torch.log(spec[0] + 1e-5), torch.log(spec[1] + 1e-5))
         )
         if size == STFT_SIZES[-1]:
-            mel = torch.from_numpy(_mel_filters(size, sample_rate)).to(output)
+            mel = torch.from_numpy(mel_filters(size, sample_rate)).to(output)
             logs = [torch.log(s.transpose(1, 2) ** 2 @ mel + 1e-5) for s in spec]
             loss = loss + F.l1_loss(logs[0], logs[1])
     return loss / len(STFT_SIZES)

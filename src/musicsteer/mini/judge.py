@@ -32,7 +32,7 @@ def _frames(wave: np.ndarray, frame: int, hop: int) -> np.ndarray:
     return wave[index] * np.hanning(frame)[None, :]
 
 
-def _mel_filters(n_fft: int, sample_rate: int) -> np.ndarray:
+def mel_filters(n_fft: int, sample_rate: int) -> np.ndarray:
     """Triangular filters, ``[n_fft // 2 + 1, N_MELS]``, evenly spaced on the mel scale."""
     mel = np.linspace(0.0, 2595.0 * np.log10(1.0 + (sample_rate / 2) / 700.0), N_MELS + 2)
     hz = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
@@ -47,7 +47,7 @@ def clip_features(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """One clip's feature vector: log-mel mean and std, and onset autocorrelation."""
     frame, hop = int(FRAME_S * sample_rate), int(HOP_S * sample_rate)
     power = np.abs(np.fft.rfft(_frames(np.asarray(wave, np.float64), frame, hop), axis=1)) ** 2
-    log_mel = np.log(power @ _mel_filters(frame, sample_rate) + 1e-10)  # [frames, mels]
+    log_mel = np.log(power @ mel_filters(frame, sample_rate) + 1e-10)  # [frames, mels]
     onset = np.maximum(np.diff(log_mel, axis=0), 0.0).sum(1)  # spectral flux
     onset = onset - onset.mean()
     lags = int(MAX_LAG_S / HOP_S)
