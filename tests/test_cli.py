@@ -356,7 +356,7 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
             models_dir, out, "--prompt", "a", "--vector", str(good), "--layers", "1,9"
         ),
         "is a clap model": gen_args(models_dir, out, "--prompt", "a", model="tiny-clap"),
-        "--cfg cond steers only the conditional half": gen_args(
+        "--cfg cond steers one half of classifier-free guidance only": gen_args(
             models_dir, out, "--prompt", "a", "--cfg", "cond", "--guidance-scale", "1"
         ),
         "lacks at layer 1: refit the vector": gen_args(

@@ -105,9 +105,9 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--cfg",
-        choices=("both", "cond"),
+        choices=("both", "cond", "uncond"),
         default="both",
-        help="CFG halves to steer (cond needs --guidance-scale above 1; %(default)s)",
+        help="CFG halves to steer (cond/uncond need --guidance-scale above 1; %(default)s)",
     )
     p.add_argument("--relative", action="store_true", help=argparse.SUPPRESS)  # removed
     p.add_argument(
@@ -208,7 +208,7 @@ def _model_path(spec: str, models_dir: Path, kinds: Sequence[str]) -> str:
     """
     from musicsteer.models import loading, tiny
 
-    if spec in loading.BUILTIN_MODELS:
+    if spec in loading.TINY_MODELS:
         folder = models_dir / spec
         if not (folder / "config.json").exists():
             print(f"building built-in model {spec} in {folder}", file=sys.stderr)
@@ -328,9 +328,9 @@ def check_generate_options(args: argparse.Namespace) -> None:
 
     if args.relative:
         raise ValueError("--relative was replaced by --alpha-scale projection")
-    if args.cfg == "cond" and args.guidance_scale <= 1:
+    if args.cfg != "both" and args.guidance_scale <= 1:
         raise ValueError(
-            f"--cfg cond steers only the conditional half of classifier-free guidance, but "
+            f"--cfg {args.cfg} steers one half of classifier-free guidance only, but "
             f"--guidance-scale {args.guidance_scale:g} turns guidance off: use --cfg both or "
             "a --guidance-scale above 1"
         )

@@ -133,9 +133,9 @@ def _steering_problems(config: dict) -> list[str]:
             "alpha in units of the mean activation norm; projection: what relative_alpha: "
             "true did; absolute: what false did)"
         )
-    if steering["cfg"] == "cond" and steering["guidance_scale"] <= 1:
+    if steering["cfg"] != "both" and steering["guidance_scale"] <= 1:
         problems.append(
-            f"  steering.cfg: 'cond' steers only the conditional half of classifier-free "
+            f"  steering.cfg: {steering['cfg']!r} steers one half of classifier-free "
             f"guidance, but steering.guidance_scale {steering['guidance_scale']:g} turns "
             "guidance off (half the prompts would be steered); use cfg both or a "
             "guidance_scale above 1"
@@ -258,8 +258,10 @@ def preflight(config: dict) -> tuple[list[str], list[str]]:
 
 README_HEAD = """# Configuration
 
-`config/config.yaml` is the paper's setup; `config/demo.yaml` (used by `make demo` and the
-tests) is layered on top of it with `--configfile config/demo.yaml` for the offline demo.
+`config/config.yaml` is the paper's setup; `config/demo.yaml` (used by `make demo`: the
+shipped mini models) is layered on top of it with `--configfile config/demo.yaml` for the
+offline demo, and the DAG tests add `tests/configs/wiring.yaml` (the random tiny models).
+The `mini` section is how `make mini` trains the mini models.
 `config/prompts.tsv` holds the generation prompts (columns `genre`, `prompt`).
 
 Every key, its default and meaning. This table is generated from

@@ -33,12 +33,14 @@ def test_cond_only_steering_refuses_generation_without_guidance(tiny, tmp_path):
     v = {1: torch.randn(64)}
     with hooks.steer(tiny.model, v, 0.3, cfg="cond"):
         generation.generate(tiny, ["x"], 4, guidance_scale=3.0)  # guided: two halves, fine
-        with pytest.raises(ValueError, match=r"cfg='cond'.*guidance_scale=1 turns guidance off"):
+        with pytest.raises(ValueError, match=r"cfg 'cond'.*guidance_scale=1 turns guidance off"):
             generation.generate(tiny, ["x"], 4, guidance_scale=1.0)
         with hooks.steer(tiny.model, v, 0.0, cfg="cond"):  # nested, α = 0: still cond-only
             pass
-        with pytest.raises(ValueError, match="cfg='cond'"):
+        with pytest.raises(ValueError, match="cfg 'cond'"):
             generation.generate(tiny, ["x"], 4, guidance_scale=1.0)
+    with hooks.steer(tiny.model, v, 0.3, cfg="uncond"), pytest.raises(ValueError, match="one half"):
+        generation.generate(tiny, ["x"], 4, guidance_scale=1.0)
     with hooks.steer(tiny.model, v, 0.3):  # both halves: guidance is not needed
         generation.generate(tiny, ["x"], 4, guidance_scale=1.0)
     generation.generate(tiny, ["x"], 4, guidance_scale=1.0)

@@ -69,7 +69,7 @@ def test_resid_steering_is_the_norm_preserving_rule_at_every_audio_position(tiny
     assert torch.equal(_input_seen_by(tiny, 1, {2: v}, 10.0), _input_seen_by(tiny, 1, {}, 0.0))
 
 
-def test_prefix_untouched_and_cfg_cond_leaves_uncond_rows(tiny):
+def test_prefix_untouched_and_one_cfg_half_leaves_the_other(tiny):
     v = torch.randn(64)
     plain = _input_seen_by(tiny, 1, {}, 0.0)
     x = _input_seen_by(tiny, 1, {1: v}, 25.0, cfg="cond")
@@ -80,6 +80,8 @@ def test_prefix_untouched_and_cfg_cond_leaves_uncond_rows(tiny):
     assert torch.equal(x[0, :prefix], plain[0, :prefix])  # Melody's prefix untouched
     assert not torch.allclose(x[0, prefix:], plain[0, prefix:])
     torch.testing.assert_close(x.norm(dim=-1), plain.norm(dim=-1), rtol=1e-5, atol=0)
+    y = _input_seen_by(tiny, 1, {1: v}, 25.0, cfg="uncond")  # the control: the other half
+    assert torch.equal(y[0], plain[0]) and not torch.allclose(y[1, prefix:], plain[1, prefix:])
     whole = _input_seen_by(tiny, 1, {1: v}, 25.0, skip_prefix=False)
     if tiny.is_melody:  # asked to, the prefix is steered too
         assert not torch.equal(whole[0, :prefix], plain[0, :prefix])

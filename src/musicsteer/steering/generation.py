@@ -55,14 +55,14 @@ def generate(
     with ``0 < top_p < 1``, the smallest set of them holding ``top_p`` of the
     probability; ``temperature`` divides the logits first. Greedy decoding
     (``do_sample=False``) ignores all three. Refuses ``guidance_scale <= 1`` inside a
-    ``steer(..., cfg="cond")`` block: without guidance there is no unconditional half.
+    ``steer(..., cfg="cond" | "uncond")`` block: without guidance there are no halves.
     """
     from musicsteer.models.chroma import melody_chroma
 
     check_sampling(top_k, top_p, temperature)
     if guidance_scale <= 1 and steered_in_cfg(mg.model):
         raise ValueError(
-            f"cfg='cond' steers only the conditional half of a classifier-free-guidance "
+            f"cfg 'cond'/'uncond' steers one half of a classifier-free-guidance "
             f"batch, but guidance_scale={guidance_scale:g} turns guidance off (the batch is "
             "not doubled, so half the prompts would be steered): use cfg='both' or "
             "guidance_scale > 1"
@@ -228,9 +228,9 @@ def generate_steered(
     check_sampling(top_k, top_p, temperature)
     if alpha_scale not in ALPHA_SCALES:
         raise ValueError(f"alpha_scale must be one of {ALPHA_SCALES}, got {alpha_scale!r}")
-    if cfg == "cond" and guidance_scale <= 1:
+    if cfg != "both" and guidance_scale <= 1:
         raise ValueError(
-            f"cfg='cond' needs classifier-free guidance, but guidance_scale={guidance_scale:g} "
+            f"cfg={cfg!r} needs classifier-free guidance, but guidance_scale={guidance_scale:g} "
             "turns it off: use cfg='both' or guidance_scale > 1"
         )
     for setting in settings:  # a unit missing at any layer fails now, not hours later

@@ -26,12 +26,12 @@ from musicsteer.models.hookpoints import (
     write_hook,
 )
 
-CFG_MODES = ("both", "cond")
+CFG_MODES = ("both", "cond", "uncond")
 
 # (activations [rows, pos, d], unit direction [d], α) -> moved activations, same shape
 Operator = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
-# models inside a ``steer(..., cfg="cond")`` block (a count: blocks may nest)
+# models inside a ``steer(..., cfg="cond" | "uncond")`` block (a count: blocks may nest)
 _COND_ONLY: WeakKeyDictionary[torch.nn.Module, int] = WeakKeyDictionary()
 
 
@@ -46,7 +46,7 @@ def norm_preserving_add(
 
 
 def steered_in_cfg(model: torch.nn.Module) -> bool:
-    """Whether ``model`` runs inside a ``steer(..., cfg="cond")`` block."""
+    """Whether ``model`` runs inside a block that steers one CFG half only."""
     return model in _COND_ONLY
 
 
@@ -65,7 +65,8 @@ class _Steerer:
         self.operator = operator
 
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
-        rows = slice(0, hidden.shape[0] // 2) if self.cfg == "cond" else slice(None)
+        half = hidden.shape[0] // 2
+        rows = {"cond": slice(0, half), "uncond": slice(half, None)}.get(self.cfg, slice(None))
         cols = slice(hidden.shape[1] - self.span.n_audio, None) if self.span else slice(None)
         out = hidden.clone()
         v = self.direction.to(hidden.device)
@@ -106,9 +107,11 @@ def steer(
             exactly as it is.
         site: ``"resid"`` (input of the layer) or ``"attn"`` (self-attention output);
             see :mod:`musicsteer.models.hookpoints`.
-        cfg: ``"both"`` CFG halves, or ``"cond"``: only the conditional first half of
-            the batch. It needs ``guidance_scale > 1`` (without guidance the batch is
-            not doubled): ``generate`` refuses to run inside such a block otherwise.
+        cfg: ``"both"`` CFG halves, ``"cond"``: only the conditional first half of
+            the batch, or ``"uncond"``: only the unconditional second half (a control:
+            guidance then pushes away from the direction). One half needs
+            ``guidance_scale > 1`` (without guidance the batch is not doubled):
+            ``generate`` refuses to run inside such a block otherwise.
         skip_prefix: leave MusicGen-Melody's conditioning prefix untouched.
         operator: how a position moves along the direction (default: the paper's
             norm-preserving addition).
@@ -122,7 +125,7 @@ def steer(
     unit = {k: v for k, v in unit.items() if alphas[k] != 0}
     span = AudioSpan() if skip_prefix and unit else None
     handles = []
-    if cfg == "cond":
+    if cfg != "both":
         _COND_ONLY[model] = _COND_ONLY.get(model, 0) + 1
     try:
         if span is not None:
@@ -134,7 +137,7 @@ def steer(
     finally:
         for handle in handles:
             handle.remove()
-        if cfg == "cond":
+        if cfg != "both":
             _COND_ONLY[model] -= 1
             if not _COND_ONLY[model]:
                 del _COND_ONLY[model]
