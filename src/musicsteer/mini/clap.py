@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from musicsteer.evaluation.clap import ZERO_SHOT_TEMPLATE, ClapScorer, unit_embeddings
-from musicsteer.mini.codec import History
+from musicsteer.mini.history import History
 
 CAPTIONS = (ZERO_SHOT_TEMPLATE, "{} music", "a {} song", "the sound of {}")
 
@@ -71,6 +71,6 @@ def train_clap(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        history.rows.append({"step": step, "loss": float(loss.detach())})
+        history.add(step=step, loss=float(loss.detach()))
     model.eval()
     return history

@@ -12,13 +12,14 @@ through. The trained codebooks live in the model's own buffers, so ``codec.encod
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from musicsteer.mini.history import History
 from musicsteer.mini.judge import mel_filters
 
 STFT_SIZES = (256, 512, 1024)  # ~8, 16 and 32 ms at 32 kHz: transients to pitch
@@ -140,13 +141,6 @@ def _crops(
     )
 
 
-@dataclass
-class History:
-    """Per-step losses of a training run (for the log, the figure and the manifest)."""
-
-    rows: list[dict[str, float]] = field(default_factory=list)
-
-
 def train_codec(
     codec: Any,  # an EncodecModel
     clips: np.ndarray,
@@ -173,14 +167,12 @@ def train_codec(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        history.rows.append(
-            {
-                "step": step,
-                "loss": float(loss.detach()),
-                "reconstruction": float(reconstruction.detach()),
-                "commitment": float(quantized.commitment.detach()),
-                "restarted": quantized.restarted,
-            }
+        history.add(
+            step=step,
+            loss=float(loss.detach()),
+            reconstruction=float(reconstruction.detach()),
+            commitment=float(quantized.commitment.detach()),
+            restarted=quantized.restarted,
         )
     codec.eval()
     return history
