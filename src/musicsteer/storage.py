@@ -58,3 +58,10 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         else:
             df.to_parquet(tmp, index=False)
     return Path(path)
+
+
+def share_folder(folder: str | Path) -> None:
+    """Give every file in ``folder`` the shared mode (``save_pretrained`` writes some 0600)."""
+    for path in Path(folder).iterdir():
+        if path.is_file():
+            os.chmod(path, _FILE_MODE)

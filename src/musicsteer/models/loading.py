@@ -2,9 +2,11 @@
 
 A *model spec* in a config is one of:
 
-* a built-in name (``tiny-musicgen``, ``tiny-musicgen-melody``, ``tiny-clap``): a
-  deterministic random-weight model of the real class, built by
-  :func:`build_builtin` under ``models_dir/<name>``;
+* a built-in name: ``tiny-musicgen``, ``tiny-musicgen-melody``, ``tiny-clap`` are
+  deterministic random-weight models of the real classes, built by
+  :func:`~musicsteer.models.tiny.build_builtin` under ``models_dir/<name>``;
+  ``mini-musicgen``, ``mini-musicgen-melody``, ``mini-clap`` are small models trained
+  here on rendered music (:mod:`musicsteer.mini`), shipped in :data:`CHECKPOINTS`;
 * a local folder written by ``save_pretrained``;
 * a Hugging Face Hub ID such as ``facebook/musicgen-melody``.
 
@@ -37,7 +39,12 @@ CLAP_SAMPLE_RATE = 48_000
 PAD_TOKEN_ID = 2048
 
 
-BUILTIN_MODELS = ("tiny-musicgen", "tiny-musicgen-melody", "tiny-clap")
+# Random-weight twins, built on first use under the models folder (fast unit tests).
+TINY_MODELS = ("tiny-musicgen", "tiny-musicgen-melody", "tiny-clap")
+# Small models trained here on rendered music, shipped in the package (``make mini``).
+MINI_MODELS = ("mini-musicgen", "mini-musicgen-melody", "mini-clap")
+BUILTIN_MODELS = TINY_MODELS + MINI_MODELS
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -80,7 +87,9 @@ class MusicGen:
 
 def resolve_spec(spec: str, models_dir: str | Path = "resources/models") -> str:
     """Turn a model spec into a local folder (built-ins, paths) or a Hub ID."""
-    if spec in BUILTIN_MODELS:
+    if spec in MINI_MODELS:
+        return str(CHECKPOINTS / spec)
+    if spec in TINY_MODELS:
         return str(Path(models_dir) / spec)
     if Path(spec).expanduser().exists():
         return str(Path(spec).expanduser())
@@ -98,6 +107,8 @@ def availability_problem(spec: str, models_dir: str | Path = "resources/models")
     Hub IDs count as available when they are in the local Hugging Face cache;
     otherwise the message says how to fetch them.
     """
+    if spec in MINI_MODELS and not (CHECKPOINTS / spec / "config.json").is_file():
+        return f"the mini model {spec!r} is not installed in {CHECKPOINTS}: run `make mini`"
     if spec in BUILTIN_MODELS or Path(spec).expanduser().exists():
         return None
     if looks_like_path(spec):
@@ -163,7 +174,8 @@ def load_clap(
 ) -> tuple[ClapModel, ClapProcessor]:
     """Load a CLAP model and its processor."""
     path = resolve_spec(spec, models_dir)
-    model = _from_pretrained(ClapModel, path).to(device).eval()
+    # float32 whatever the checkpoint's dtype (the mini CLAP ships in float16)
+    model = _from_pretrained(ClapModel, path, dtype=torch.float32).to(device).eval()
     processor = _from_pretrained(ClapProcessor, path)
     return model, processor
 

@@ -28,7 +28,7 @@ from transformers import (
 )
 
 from musicsteer.audio import MUSICGEN_SAMPLE_RATE
-from musicsteer.models.loading import BUILTIN_MODELS, PAD_TOKEN_ID, MusicGen
+from musicsteer.models.loading import PAD_TOKEN_ID, TINY_MODELS, MusicGen
 
 if TYPE_CHECKING:
     from transformers import EncodecModel
@@ -106,7 +106,7 @@ def build_builtin(name: str, out_dir: str | Path, seed: int = 0) -> Path:
         "tiny-clap": lambda d: _save_clap(d, seed=seed),
     }
     if name not in builders:
-        raise ValueError(f"unknown built-in model {name!r}; choose from {BUILTIN_MODELS}")
+        raise ValueError(f"unknown built-in model {name!r}; choose from {TINY_MODELS}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     builders[name](out)
@@ -133,11 +133,21 @@ def tiny_roberta_tokenizer() -> RobertaTokenizer:
     return RobertaTokenizer(vocab=vocab, merges=[])
 
 
+DecoderShape = str | tuple[int, int, int, int]
+
+
 def tiny_musicgen_config(
-    melody: bool, vocab_size: int, shape: str = "tiny"
+    melody: bool,
+    vocab_size: int,
+    shape: DecoderShape = "tiny",
+    chroma_length: int | None = None,
 ) -> MusicgenConfig | MusicgenMelodyConfig:
-    """Config of a MusicGen(-Melody) with real structure and tiny (or real-sized) decoder."""
-    layers, hidden, heads, ffn = DECODER_SHAPES[shape]
+    """Config of a MusicGen(-Melody) with real structure and tiny (or real-sized) decoder.
+
+    ``shape`` is a name in :data:`DECODER_SHAPES` or ``(layers, d_model, heads, ffn)``;
+    ``chroma_length`` (Melody) shortens its chroma prefix from the real 235 frames.
+    """
+    layers, hidden, heads, ffn = DECODER_SHAPES[shape] if isinstance(shape, str) else shape
     text = T5Config(  # type: ignore[call-arg]
         vocab_size=vocab_size,
         d_model=32,
@@ -173,16 +183,24 @@ def tiny_musicgen_config(
         pad_token_id=PAD_TOKEN_ID,
         bos_token_id=PAD_TOKEN_ID,
     )
-    cls = MusicgenMelodyConfig if melody else MusicgenConfig
-    return cls(
-        text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict()
-    )
+    parts: dict[str, Any] = {
+        "text_encoder": text.to_dict(),
+        "audio_encoder": audio.to_dict(),
+        "decoder": decoder.to_dict(),
+    }
+    if not melody:
+        return MusicgenConfig(**parts)
+    if chroma_length is not None:
+        parts["chroma_length"] = chroma_length
+    return MusicgenMelodyConfig(**parts)
 
 
-def random_musicgen(melody: bool, shape: str = "tiny", seed: int = 0) -> MusicGen:
+def random_musicgen(
+    melody: bool, shape: DecoderShape = "tiny", seed: int = 0, chroma_length: int | None = None
+) -> MusicGen:
     """A random-weight MusicGen(-Melody) of a given decoder shape (not saved)."""
     tokenizer = tiny_t5_tokenizer()
-    config = tiny_musicgen_config(melody, len(tokenizer), shape)
+    config = tiny_musicgen_config(melody, len(tokenizer), shape, chroma_length)
     torch.manual_seed(seed)
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
     model = cls(cast(Any, config)).eval()
@@ -286,7 +304,8 @@ def tiny_clap_config(vocab_size: int) -> ClapConfig:
     return ClapConfig(text_config=text, audio_config=audio, projection_dim=32)
 
 
-def _save_clap(out: Path, seed: int) -> None:
+def random_clap(seed: int = 0) -> tuple[ClapModel, ClapProcessor]:
+    """A random-weight tiny CLAP and its processor (not saved)."""
     tokenizer = tiny_roberta_tokenizer()
     torch.manual_seed(seed)
     model = ClapModel(tiny_clap_config(len(tokenizer))).eval()
@@ -296,6 +315,10 @@ def _save_clap(out: Path, seed: int) -> None:
     features = ClapFeatureExtractor(
         truncation="rand_trunc", padding="repeatpad", frequency_min=50, frequency_max=14_000
     )
-    processor = ClapProcessor(feature_extractor=features, tokenizer=tokenizer)
+    return model, ClapProcessor(feature_extractor=features, tokenizer=tokenizer)
+
+
+def _save_clap(out: Path, seed: int) -> None:
+    model, processor = random_clap(seed)
     model.save_pretrained(out)
     processor.save_pretrained(out)
