@@ -7,7 +7,7 @@ CORES   ?= 2
 SYSTEM_PACKAGES = fluidsynth libfluidsynth3 timgm6mb-soundfont
 TEST_PACKAGES   = chromium chromium-driver
 
-.PHONY: install system-deps test-deps demo test lint clean-results
+.PHONY: install system-deps test-deps demo mini test lint clean-results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	@echo; cat results/tables/genre_fusion.md
 
+# Train the mini-* models from nothing (~50 CPU-min on 2 cores) and install them as built-ins.
+mini: install
+	$(BIN)/snakemake --cores $(CORES) mini_models
+	$(BIN)/python -m musicsteer.mini.release resources/mini/models
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,7 +48,7 @@ lint: install
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
-	$(BIN)/snakemake --lint --configfile config/demo.yaml tests/configs/sharp.yaml
+	$(BIN)/snakemake --lint --configfile config/demo.yaml tests/configs/wiring.yaml tests/configs/sharp.yaml
 
 test: install test-deps lint
 	$(BIN)/pytest -q

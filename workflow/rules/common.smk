@@ -12,7 +12,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _PATHS if p))
 from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.corpora.genres import SOURCES as GENRE_SOURCES
 from musicsteer.corpora.syntheory import subset_for
-from musicsteer.models.loading import BUILTIN_MODELS
+from musicsteer.models.loading import TINY_MODELS, resolve_spec
 from musicsteer.steering.grid import VARIANT_KEYS
 from musicsteer.steering.routes import INSTRUMENTS, config_routes, pair_route_name
 from musicsteer.tasks import (
@@ -33,8 +33,17 @@ except ConfigError as err:
     _stop(str(err))
 
 
+def only_mini_targets():
+    """Training the mini models needs none of the pipeline's data or models."""
+    targets = set(workflow.dag_settings.targets)
+    mini = lambda t: t.startswith(("mini_", config["mini"]["dir"]))
+    return bool(targets) and all(mini(t) for t in targets)
+
+
 def check_inputs_exist():
     """Data folders and models must be there before the first job (not needed to lint or dry-run)."""
+    if only_mini_targets():
+        return
     errors, notices = preflight(config)
     if errors:
         _stop("\n".join(f"  - {p}" for p in errors + notices))
@@ -107,17 +116,18 @@ ALPHA_RULE = {
 
 
 def model_input(key):
-    """The build marker of a built-in model, so the rule that builds it runs first."""
+    """The build marker of a tiny built-in model, so the rule that builds it runs first."""
     spec = config["models"][key]
-    return [f"{MODELS_DIR}/{spec}/musicsteer.json"] if spec in BUILTIN_MODELS else []
+    return [f"{MODELS_DIR}/{spec}/musicsteer.json"] if spec in TINY_MODELS else []
 
 
 def model_path(key):
-    """Load path of a model: a built-in's folder derived from the rule's input, else the spec."""
+    """Load path of a model: a tiny built-in's folder from the rule's input, a mini
+    built-in's shipped folder, else the spec (a folder or Hub ID)."""
     spec = config["models"][key]
-    if spec in BUILTIN_MODELS:
+    if spec in TINY_MODELS:
         return lambda wildcards, input: str(Path(input.model[0]).parent)
-    return spec
+    return resolve_spec(spec, MODELS_DIR)
 
 
 SOURCES = [s for s in GENRE_SOURCES if config["data"][s]]

@@ -12,6 +12,8 @@ rule build_builtin_model:
         f"{MODELS_DIR}/{{name}}/musicsteer.json",
     log:
         "logs/build_builtin_model/{name}.log",
+    wildcard_constraints:
+        name="tiny-[a-z-]+",
     conda:
         ENV
     params:
