@@ -25,9 +25,9 @@ from tests.corpora.sources import SR, _mp3_bytes, _music_genres_table, _tone, _w
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory):
-    """Every built-in model saved with save_pretrained into one folder."""
+    """Every tiny built-in model saved with save_pretrained into one folder."""
     root = tmp_path_factory.mktemp("models")
-    for name in loading.BUILTIN_MODELS:
+    for name in loading.TINY_MODELS:
         models_tiny.build_builtin(name, root / name)
     return root
 
@@ -54,13 +54,17 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.
     )
 
 
+# The demo config as the DAG tests run it: with the random tiny models (wiring.yaml).
+DEMO = ("--configfile", "config/demo.yaml", str(REPO / "tests/configs/wiring.yaml"))
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     """The demo DAG run once per session in a temporary copy of the workflow."""
     work = tmp_path_factory.mktemp("demo")
     for item in ("workflow", "config", "profiles"):
         shutil.copytree(REPO / item, work / item)
-    done = snakemake(work, "--configfile", "config/demo.yaml")
+    done = snakemake(work, *DEMO)
     assert done.returncode == 0, done.stderr[-4000:]
     return work, done
 

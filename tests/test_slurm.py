@@ -21,13 +21,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import DEMO
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 UP, DOWN = REPO / "tests/slurm/up.sh", REPO / "tests/slurm/down.sh"
-# demo.yaml with one steering pair: every rule of the genre-fusion DAG, fewer jobs
+# the tests' demo config (tiny models) with one steering pair: every rule of the genre-fusion DAG, fewer jobs
 ONE_PAIR = REPO / "tests/slurm/one_pair.yaml"
 TARGET = "results/tables/genre_fusion.csv"
-CONFIG = ["--configfile", "config/demo.yaml", str(ONE_PAIR)]  # after the targets
+CONFIG = [*DEMO, str(ONE_PAIR)]  # after the targets
 GPU_RULES = {"extract_activations", "generate_baseline", "steer", "score"}
 # cancelled once while it runs; nothing needs it until score, so the retry is cheap
 CANCEL = "rule_build_builtin_model_wildcards_tiny-clap"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from musicsteer.activations import load_token_norms
-from tests.conftest import snakemake
+from tests.conftest import DEMO, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -167,7 +167,7 @@ def test_demo_scores_are_recomputable_with_the_cli(demo_run):
 
 def test_second_run_has_nothing_to_do(demo_run):
     work, _ = demo_run
-    again = snakemake(work, "--configfile", "config/demo.yaml", "--dry-run")
+    again = snakemake(work, "--dry-run", *DEMO)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -188,7 +188,7 @@ def test_invalid_config_is_rejected_naming_the_key(tmp_path):
     for item in ("workflow", "config", "profiles"):
         shutil.copytree(REPO / item, tmp_path / item)
     (tmp_path / "bad.yaml").write_text("steering:\n  alphas: [strong]\n")
-    done = snakemake(tmp_path, "--configfile", "config/demo.yaml", "bad.yaml", "--dry-run")
+    done = snakemake(tmp_path, "--dry-run", *DEMO, "bad.yaml")
     assert (
         done.returncode != 0
         and "steering.alphas.0" in done.stderr
@@ -203,7 +203,7 @@ def test_a_sharp_task_root_names_the_files_the_package_writes(tmp_path):
     (tmp_path / "sharp.yaml").write_text(
         'syntheory:\n  task_root: "F#"\n  task_quality: minor\n  instrument_chords: task_root\n'
     )
-    done = snakemake(tmp_path, "--configfile", "config/demo.yaml", "sharp.yaml", "--dry-run")
+    done = snakemake(tmp_path, "--dry-run", *DEMO, "sharp.yaml")
     assert done.returncode == 0, done.stderr[-2000:]
     planned = done.stdout + done.stderr
     for name in ("chord_quality_Fs", "instrument_Fs_minor"):
@@ -222,7 +222,7 @@ def sharp_run(demo_run, tmp_path_factory):
     work = tmp_path_factory.mktemp("sharp")
     shutil.copytree(demo, work, dirs_exist_ok=True, symlinks=True)
     targets = ["results/tables/genre_fusion.csv", f"{SHARP_TASK}/selection.tsv"]
-    done = snakemake(work, *targets, "--configfile", "config/demo.yaml", str(SHARP))
+    done = snakemake(work, *targets, *DEMO, str(SHARP))
     assert done.returncode == 0, done.stderr[-4000:]
     return work
 
@@ -239,7 +239,7 @@ def test_sharp_root_ari_layers_and_no_transfer_run_end_to_end(sharp_run):
     table = pd.read_csv(sharp_run / "results/tables/genre_fusion.csv")
     assert table.Track.tolist() == ["Rock", "Rock Pop"]
     assert table[table.kind == "steered"].alpha.tolist() == [0.4]
-    planned = snakemake(sharp_run, "--configfile", "config/demo.yaml", str(SHARP), "-n")
+    planned = snakemake(sharp_run, "-n", *DEMO, str(SHARP))
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert "render_melody" not in planned.stdout  # instrument transfer is off
     assert "instrument_transfer_table" not in planned.stdout

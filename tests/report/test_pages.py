@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import snakemake
+from tests.conftest import DEMO, snakemake
 from tests.helpers.report_check import (
     CHROMIUM_MAX_URL_CHARS,
     browser_required,
@@ -44,7 +44,7 @@ def report_html(demo_run):
     work, _ = demo_run
     start = time.perf_counter()
     # --configfile last: it takes every following positional argument as a config file
-    done = snakemake(work, "--report", "results/report.html", "--configfile", "config/demo.yaml")
+    done = snakemake(work, "--report", "results/report.html", *DEMO)
     assert done.returncode == 0, done.stderr[-4000:]
     report = work / "results" / "report.html"
     assert report.is_file(), done.stderr[-4000:]
