@@ -276,3 +276,8 @@ def data_targets():
     return targets + (
         ["results/tasks/syntheory/index.tsv"] if SYNTHEORY_CONCEPTS else []
     )
+
+
+def mini_training(part):
+    """A training section of the mini models' recipe (config mini) with its seed."""
+    return {**config["mini"][part], "seed": config["mini"]["seed"]}

@@ -7,11 +7,6 @@ MINI_DIR = MINI["dir"]
 MINI_CLIP_FRAMES = int(round(MINI["clip_seconds"] * 50))  # the codec's 50 Hz frames
 
 
-def mini_training(part):
-    """A training section of the mini config with the recipe's seed."""
-    return {**MINI[part], "seed": MINI["seed"]}
-
-
 rule mini_corpus:
     output:
         manifest=f"{MINI_DIR}/corpus/manifest.tsv",
