@@ -143,3 +143,23 @@ def test_mini_names_resolve_to_the_shipped_folder_or_say_how_to_make_them(tmp_pa
     (tmp_path / "mini-clap" / "config.json").write_text("{}")
     assert loading.availability_problem("mini-clap") is None
     assert loading.resolve_spec("tiny-clap", "models") == "models/tiny-clap"
+
+
+def test_the_codec_gate_scores_held_out_clips_with_a_judge_fitted_on_train_clips():
+    rng = np.random.default_rng(0)
+    t = np.arange(SR) / SR
+
+    def clips(hz: float, n: int) -> list[np.ndarray]:
+        return [
+            (
+                np.sin(2 * np.pi * hz * rng.uniform(0.98, 1.02) * t) + 0.1 * rng.standard_normal(SR)
+            ).astype(np.float32)
+            for _ in range(n)
+        ]
+
+    train = (clips(220, 6) + clips(1760, 6), ["low"] * 6 + ["high"] * 6)
+    held = (clips(1760, 3) + clips(220, 3), ["high"] * 3 + ["low"] * 3)
+    judge, accuracy = gates.codec_gate(train, held, SR)
+    assert accuracy == 1.0 and judge.labels == ("high", "low")
+    swapped = (held[0], held[1][::-1])  # wrong labels: the gate must notice
+    assert gates.codec_gate(train, swapped, SR)[1] == 0.0

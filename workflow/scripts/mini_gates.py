@@ -8,7 +8,7 @@ from transformers import EncodecModel
 
 from musicsteer.logs import job_log
 from musicsteer.mini.build import Codes, prompts_by_genre
-from musicsteer.mini.gates import clap_gate, codec_gate, failed, lm_gate
+from musicsteer.mini.gates import clap_gate, codec_gate, decoded_split, failed, lm_gate
 from musicsteer.mini.release import manifest, plot_training
 from musicsteer.models.loading import load_clap, load_musicgen
 
@@ -19,8 +19,12 @@ with job_log(snakemake.log) as log:
     codec = EncodecModel.from_pretrained(Path(inp.codec).parent).eval()
     codes = Codes.load(inp.codes)
     genres = sorted(set(codes.genres))
-    judge, gates = None, {}
-    judge, gates["codec"] = codec_gate(codec, codes, p.clip_frames)
+    rate = int(codec.config.sampling_rate)
+    heldout = decoded_split(codec, codes, "heldout", p.clip_frames)
+    gates = {}
+    judge, gates["codec"] = codec_gate(
+        decoded_split(codec, codes, "train", p.clip_frames), heldout, rate
+    )
     log.info("codec gate: %.3f", gates["codec"])
     prompts = prompts_by_genre(inp.prompts, genres)
     gates["lm"] = {}
@@ -29,7 +33,7 @@ with job_log(snakemake.log) as log:
         name = Path(path).parent.name
         gates["lm"][name] = lm_gate(mg, judge, prompts, p.seeds, p.clip_frames)
         log.info("LM gate %s: %s", name, gates["lm"][name])
-    gates["clap"] = clap_gate(*load_clap(str(Path(inp.clap).parent)), codec, codes, p.clip_frames)
+    gates["clap"] = clap_gate(*load_clap(str(Path(inp.clap).parent)), heldout, rate)
     log.info("CLAP gate: %.3f", gates["clap"])
     gates["failed"] = failed(gates)
     summaries = {Path(s).parent.name: json.loads(Path(s).read_text()) for s in inp.summaries}

@@ -21,18 +21,20 @@ from musicsteer.models.loading import MusicGen
 GATES = {"codec": 0.9, "lm": 0.8, "clap": 0.9}
 
 
-def decoded_split(codec: Any, codes: Codes, split: str, clip_frames: int) -> tuple[list, list]:
-    """Decoded clips of one split and their genres."""
+Decoded = tuple[list[np.ndarray], list[str]]  # clips and their genres
+
+
+def decoded_split(codec: Any, codes: Codes, split: str, clip_frames: int) -> Decoded:
+    """Decoded clips of one split and their genres (decode once, score with every gate)."""
     part = codes.of(split)
     waves = decode_clips(codec, part.codes, clip_frames)
-    return list(waves), list(clip_labels(part.genres, part.codes.shape[2], clip_frames))
+    return list(waves), [str(g) for g in clip_labels(part.genres, part.codes.shape[2], clip_frames)]
 
 
-def codec_gate(codec: Any, codes: Codes, clip_frames: int) -> tuple[Judge, float]:
-    """The decoded-domain judge and its accuracy on decoded held-out clips."""
-    rate = int(codec.config.sampling_rate)
-    judge = fit_judge(*decoded_split(codec, codes, "train", clip_frames), rate)
-    return judge, judge.accuracy(*decoded_split(codec, codes, "heldout", clip_frames))
+def codec_gate(train: Decoded, heldout: Decoded, sample_rate: int) -> tuple[Judge, float]:
+    """The judge fitted on decoded train clips and its accuracy on decoded held-out clips."""
+    judge = fit_judge(*train, sample_rate)
+    return judge, judge.accuracy(*heldout)
 
 
 def lm_gate(
@@ -56,13 +58,11 @@ def lm_gate(
     return scores
 
 
-def clap_gate(model: Any, processor: Any, codec: Any, codes: Codes, clip_frames: int) -> float:
+def clap_gate(model: Any, processor: Any, heldout: Decoded, sample_rate: int) -> float:
     """Zero-shot accuracy of the pipeline's CLAP scorer on decoded held-out clips."""
-    waves, labels = decoded_split(codec, codes, "heldout", clip_frames)
+    waves, labels = heldout
     names = sorted(set(labels))
-    probs = ClapScorer(model, processor).probabilities(
-        waves, int(codec.config.sampling_rate), names
-    )
+    probs = ClapScorer(model, processor).probabilities(waves, sample_rate, names)
     return float(np.mean(np.asarray(names)[probs.argmax(1)] == np.asarray(labels)))
 
 
