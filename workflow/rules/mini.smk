@@ -35,7 +35,7 @@ rule mini_codec:
         "logs/mini/codec.log",
     conda:
         ENV
-    threads: workflow.cores
+    threads: MINI["threads"]
     params:
         training=mini_training("codec"),
         clip_seconds=MINI["clip_seconds"],
@@ -53,7 +53,7 @@ rule mini_codes:
         "logs/mini/codes.log",
     conda:
         ENV
-    threads: workflow.cores
+    threads: MINI["threads"]
     script:
         "../scripts/mini_codes.py"
 
@@ -73,7 +73,7 @@ rule mini_lm:
         model="mini-musicgen(-melody)?",
     conda:
         ENV
-    threads: workflow.cores
+    threads: MINI["threads"]
     params:
         training=mini_training("lm"),
         melody=lambda wildcards: wildcards.model.endswith("-melody"),
@@ -95,7 +95,7 @@ rule mini_clap:
         "logs/mini/mini-clap.log",
     conda:
         ENV
-    threads: workflow.cores
+    threads: MINI["threads"]
     params:
         training=mini_training("clap"),
         clip_frames=MINI_CLIP_FRAMES,
@@ -125,7 +125,7 @@ rule mini_models:
         "logs/mini/gates.log",
     conda:
         ENV
-    threads: workflow.cores
+    threads: MINI["threads"]
     params:
         recipe=MINI,
         seeds=MINI["gate_seeds"],
