@@ -36,7 +36,7 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	@echo; cat results/tables/genre_fusion.md
 
-# Train the mini-* models from nothing (~50 CPU-min on 2 cores) and install them as built-ins.
+# Train the mini-* models from nothing (about an hour on 2 cores) and install them as built-ins.
 mini: install
 	$(BIN)/snakemake --cores $(CORES) mini_models
 	$(BIN)/python -m musicsteer.mini.release resources/mini/models
