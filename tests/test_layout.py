@@ -58,3 +58,38 @@ def test_subpackages_depend_on_each_other_one_way():
         if room(a) != room(b) and room(b) != "musicsteer":
             rooms.add_edge(room(a), room(b))
     assert list(nx.simple_cycles(rooms)) == []
+
+
+def test_parsing_the_workflow_imports_neither_torch_nor_transformers():
+    """Dry runs, SLURM job starts and --report parse the workflow: keep that cheap.
+
+    Imports every musicsteer module the rule files import, then validates and
+    pre-flights the paper's and the demo's configs, in a fresh interpreter.
+    """
+    import re
+    import subprocess
+    import sys
+
+    rules = Path(__file__).resolve().parents[1] / "workflow"
+    sources = [rules / "Snakefile", *rules.glob("rules/*.smk")]
+    modules = sorted(
+        {m for p in sources for m in re.findall(r"from (musicsteer[\w.]*) import", p.read_text())}
+    )
+    assert "musicsteer.config" in modules
+    probe = "\n".join(
+        [
+            "import importlib, sys, yaml",
+            *(f"importlib.import_module({m!r})" for m in modules),
+            "from musicsteer import config",
+            "for name in ('config/config.yaml', 'config/demo.yaml'):",
+            "    cfg = config.validate_config(yaml.safe_load(open(name)),",
+            "                                 'workflow/schemas/config.schema.yaml')",
+            "    config.preflight(cfg)",
+            "print(sorted({'torch', 'transformers', 'sklearn'} & set(sys.modules)))",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=rules.parent
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

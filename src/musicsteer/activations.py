@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from musicsteer.corpora.syntheory import melody_conditioning_problem
 from musicsteer.models.chroma import melody_chroma
 from musicsteer.models.hookpoints import (
     SITES,
@@ -46,11 +47,6 @@ POSITIONS = ("last", "mean")
 
 
 STORE_DTYPES = ("float16", "float32")
-
-
-# SynTheory concepts whose label is a pitch class, chord or progression: the clip's own
-# chroma spells it out, so Melody's chroma conditioning would hand it to the probe.
-TONAL_SYNTHEORY = ("notes", "chords", "chord_progressions")
 
 
 # Part of every shard fingerprint: bump when the same settings give different numbers
@@ -307,21 +303,6 @@ class ExtractSettings:
             [self.__dict__, CAPTURE_VERSION, list(clip_ids)], sort_keys=True, default=list
         )
         return hashlib.sha1(payload.encode()).hexdigest()[:10]
-
-
-def melody_conditioning_problem(dataset: str, melody_conditioning: str) -> str | None:
-    """Why ``melody_conditioning`` would leak the label of ``dataset``, or None.
-
-    ``dataset`` is a SynTheory concept (``chords``) or a workflow dataset name
-    (``syntheory_chords``, ``genres``). Genre clips may use their own chroma.
-    """
-    concept = dataset.removeprefix("syntheory_")
-    if melody_conditioning != "chroma" or concept not in TONAL_SYNTHEORY:
-        return None
-    return (
-        f"activations.melody_conditioning: 'chroma' would hand the label of SynTheory "
-        f"dataset {concept!r} to the probe through the chroma prefix; use 'null'"
-    )
 
 
 def to_store_dtype(

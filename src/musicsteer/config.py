@@ -13,7 +13,7 @@ import yaml
 
 from musicsteer.audio import is_audio_path
 from musicsteer.corpora.genres import SOURCES
-from musicsteer.models.loading import availability_problem, looks_like_path
+from musicsteer.models.specs import BUILTIN_MODELS, availability_problem, looks_like_path
 
 
 class ConfigError(ValueError):
@@ -97,7 +97,7 @@ def _check_consistency(config: dict) -> None:
 
 def _melody_conditioning_problems(config: dict) -> list[str]:
     """Chroma conditioning on a tonal SynTheory concept hands its label to the probe."""
-    from musicsteer.activations import melody_conditioning_problem
+    from musicsteer.corpora.syntheory import melody_conditioning_problem
 
     syntheory = config["syntheory"]
     concepts = syntheory["concepts"] if syntheory["source"] != "none" else []
@@ -181,8 +181,6 @@ def _evaluation_problems(config: dict) -> list[str]:
 
 
 def _instrument_problems(config: dict) -> list[str]:
-    from musicsteer.models.loading import BUILTIN_MODELS
-
     transfer = config["instrument_transfer"]
     if not transfer["enabled"]:
         return []

@@ -136,13 +136,15 @@ def test_the_manifest_records_files_gates_and_training_and_installs(tmp_path):
 
 
 def test_mini_names_resolve_to_the_shipped_folder_or_say_how_to_make_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "CHECKPOINTS", tmp_path)
-    assert loading.resolve_spec("mini-clap") == str(tmp_path / "mini-clap")
-    assert "make mini" in str(loading.availability_problem("mini-clap"))
+    from musicsteer.models import specs
+
+    monkeypatch.setattr(specs, "CHECKPOINTS", tmp_path)
+    assert specs.resolve_spec("mini-clap") == str(tmp_path / "mini-clap")
+    assert "make mini" in str(specs.availability_problem("mini-clap"))
     (tmp_path / "mini-clap").mkdir()
     (tmp_path / "mini-clap" / "config.json").write_text("{}")
-    assert loading.availability_problem("mini-clap") is None
-    assert loading.resolve_spec("tiny-clap", "models") == "models/tiny-clap"
+    assert specs.availability_problem("mini-clap") is None
+    assert specs.resolve_spec("tiny-clap", "models") == "models/tiny-clap"
 
 
 def test_the_codec_gate_scores_held_out_clips_with_a_judge_fitted_on_train_clips():

@@ -12,7 +12,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _PATHS if p))
 from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.corpora.genres import SOURCES as GENRE_SOURCES
 from musicsteer.corpora.syntheory import subset_for
-from musicsteer.models.loading import TINY_MODELS, resolve_spec
+from musicsteer.models.specs import TINY_MODELS, resolve_spec
 from musicsteer.steering.grid import VARIANT_KEYS
 from musicsteer.steering.routes import INSTRUMENTS, config_routes, pair_route_name
 from musicsteer.tasks import (

@@ -57,6 +57,26 @@ CONCEPTS = ("notes", "chords", "chord_progressions")
 PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
+# SynTheory concepts whose label is a pitch class, chord or progression: the clip's own
+# chroma spells it out, so Melody's chroma conditioning would hand it to the probe.
+TONAL_SYNTHEORY = ("notes", "chords", "chord_progressions")
+
+
+def melody_conditioning_problem(dataset: str, melody_conditioning: str) -> str | None:
+    """Why ``melody_conditioning`` would leak the label of ``dataset``, or None.
+
+    ``dataset`` is a SynTheory concept (``chords``) or a workflow dataset name
+    (``syntheory_chords``, ``genres``). Genre clips may use their own chroma.
+    """
+    concept = dataset.removeprefix("syntheory_")
+    if melody_conditioning != "chroma" or concept not in TONAL_SYNTHEORY:
+        return None
+    return (
+        f"activations.melody_conditioning: 'chroma' would hand the label of SynTheory "
+        f"dataset {concept!r} to the probe through the chroma prefix; use 'null'"
+    )
+
+
 # General MIDI program names (0-based), spelled as in SynTheory's instruments.csv.
 GM_PROGRAM_NAMES: tuple[str, ...] = (
     "Acoustic Grand Piano",

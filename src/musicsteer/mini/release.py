@@ -86,7 +86,7 @@ def install(models_dir: str | Path, dest: str | Path | None = None) -> list[str]
 
     Returns the gates that failed (installed anyway: the manifest says so).
     """
-    from musicsteer.models.loading import CHECKPOINTS, MINI_MODELS
+    from musicsteer.models.specs import CHECKPOINTS, MINI_MODELS
 
     source, target = Path(models_dir), Path(dest or CHECKPOINTS)
     record = json.loads((source / "manifest.json").read_text())

@@ -28,7 +28,8 @@ from transformers import (
 )
 
 from musicsteer.audio import MUSICGEN_SAMPLE_RATE
-from musicsteer.models.loading import PAD_TOKEN_ID, TINY_MODELS, MusicGen
+from musicsteer.models.loading import PAD_TOKEN_ID, MusicGen
+from musicsteer.models.specs import TINY_MODELS
 
 if TYPE_CHECKING:
     from transformers import EncodecModel

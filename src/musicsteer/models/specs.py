@@ -1,0 +1,64 @@
+"""Model specs without torch: what a name means and whether it can be loaded here.
+
+The workflow parses these on every ``snakemake`` call (dry runs, SLURM job starts,
+``--report``), so this module must not import torch or transformers.
+
+A *model spec* in a config is one of:
+
+* a built-in name: ``tiny-musicgen``, ``tiny-musicgen-melody``, ``tiny-clap`` are
+  deterministic random-weight models of the real classes, built on first use under
+  ``models_dir/<name>``; ``mini-musicgen``, ``mini-musicgen-melody``, ``mini-clap`` are
+  small models trained here on rendered music (:mod:`musicsteer.mini`), shipped in
+  :data:`CHECKPOINTS`;
+* a local folder written by ``save_pretrained``;
+* a Hugging Face Hub ID such as ``facebook/musicgen-melody``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Random-weight twins, built on first use under the models folder (fast unit tests).
+TINY_MODELS = ("tiny-musicgen", "tiny-musicgen-melody", "tiny-clap")
+# Small models trained here on rendered music, shipped in the package (``make mini``).
+MINI_MODELS = ("mini-musicgen", "mini-musicgen-melody", "mini-clap")
+BUILTIN_MODELS = TINY_MODELS + MINI_MODELS
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+
+def resolve_spec(spec: str, models_dir: str | Path = "resources/models") -> str:
+    """Turn a model spec into a local folder (built-ins, paths) or a Hub ID."""
+    if spec in MINI_MODELS:
+        return str(CHECKPOINTS / spec)
+    if spec in TINY_MODELS:
+        return str(Path(models_dir) / spec)
+    if Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser())
+    return spec
+
+
+def looks_like_path(spec: str) -> bool:
+    """Specs starting with '/', '.', '~' or holding more than one '/' are paths, not Hub IDs."""
+    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1
+
+
+def availability_problem(spec: str, models_dir: str | Path = "resources/models") -> str | None:
+    """Why ``spec`` cannot be loaded here, or None if it can (or will be built).
+
+    Hub IDs count as available when they are in the local Hugging Face cache;
+    otherwise the message says how to fetch them.
+    """
+    if spec in MINI_MODELS and not (CHECKPOINTS / spec / "config.json").is_file():
+        return f"the mini model {spec!r} is not installed in {CHECKPOINTS}: run `make mini`"
+    if spec in BUILTIN_MODELS or Path(spec).expanduser().exists():
+        return None
+    if looks_like_path(spec):
+        return f"model folder {spec!r} does not exist"
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(spec, "config.json"), str):
+        return None
+    return (
+        f"model {spec!r} is not in the local Hugging Face cache; fetch it on a machine with "
+        f"network (`hf download {spec}`) or point the config at a local folder"
+    )
