@@ -11,7 +11,7 @@ from tests.helpers.hooks import hook_count
 def test_norm_preserving_add_keeps_every_norm_and_moves_towards_v():
     h = torch.randn(3, 7, 16) * 5
     v = torch.nn.functional.normalize(torch.randn(16), dim=0)
-    out = hooks.norm_preserving_add(h, v, 4.0)
+    out = hooks.norm_preserving_add(h, 4.0 * v)
     torch.testing.assert_close(out.norm(dim=-1), h.norm(dim=-1), rtol=1e-5, atol=0)
     assert ((out @ v) > (h @ v)).all()
 
@@ -63,7 +63,7 @@ def test_resid_steering_is_the_norm_preserving_rule_at_every_audio_position(tiny
     plain = _input_seen_by(tiny, 2, {}, 0.0)
     steered = _input_seen_by(tiny, 2, {2: v}, 10.0)
     audio = slice(plain.shape[1] - 5, None)
-    expected = hooks.norm_preserving_add(plain[:, audio], v / v.norm(), 10.0)
+    expected = hooks.norm_preserving_add(plain[:, audio], 10.0 * v / v.norm())
     torch.testing.assert_close(steered[:, audio], expected)
     torch.testing.assert_close(steered.norm(dim=-1), plain.norm(dim=-1), rtol=1e-5, atol=0)
     assert torch.equal(_input_seen_by(tiny, 1, {2: v}, 10.0), _input_seen_by(tiny, 1, {}, 0.0))

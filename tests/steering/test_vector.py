@@ -219,7 +219,7 @@ def test_norm_alpha_turns_h_by_the_same_angle_at_every_layer_and_site(loud):
                 u = torch.randn(64, dtype=torch.float64, generator=torch.Generator().manual_seed(i))
                 u = (u - (u @ v) * v) / (u - (u @ v) * v).norm()
                 h0 = norms[i] * u
-                angles[scale].append(float(_angle(h0, hooks.norm_preserving_add(h0, v, used))))
+                angles[scale].append(float(_angle(h0, hooks.norm_preserving_add(h0, used * v))))
                 typical[scale].append(float(_angle(x, y).median()))
     np.testing.assert_allclose(angles["norm"], np.arctan(a), rtol=0, atol=1e-5)
     assert max(angles["absolute"]) / min(angles["absolute"]) > 20  # 0.4° to 80°

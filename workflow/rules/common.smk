@@ -70,6 +70,7 @@ GENERATION = {
     for k in (
         "seeds",
         "max_new_tokens",
+        "batch_size",
         "guidance_scale",
         "top_k",
         "top_p",

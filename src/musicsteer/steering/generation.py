@@ -9,7 +9,8 @@ is written atomically and every samples table records the settings that made it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,11 +21,14 @@ import torch
 from musicsteer.models.hookpoints import inner_decoder
 from musicsteer.models.loading import MusicGen
 from musicsteer.steering.grid import Setting
-from musicsteer.steering.hooks import steered_in_cfg
+from musicsteer.steering.hooks import shift_of, steer_shifts, steered_in_cfg, unit_vector
+from musicsteer.steering.sampling import GuidanceFirst, RowSampler, row_key
 from musicsteer.steering.vector import (
     ALPHA_SCALES,
     SteeringVector,
+    absolute_alpha,
     alpha_unit,
+    check_fits,
     resolve_layers,
 )
 
@@ -45,8 +49,13 @@ def generate(
     top_k: int = TOP_K,
     top_p: float | None = TOP_P,
     temperature: float = TEMPERATURE,
+    row_keys: Sequence[int] | None = None,
 ) -> np.ndarray | tuple[np.ndarray, torch.Tensor]:
     """Generate audio ``[B, samples]`` (float32, ``mg.sample_rate``) for text prompts.
+
+    Each prompt row samples from its own generator (:class:`RowSampler`), seeded by its
+    ``row_keys`` entry (default: ``row_key(seed, row)``): a row's sample does not depend
+    on the other rows of its batch.
 
     ``melody`` (32-kHz mono) conditions MusicGen-Melody through its chroma. With
     ``return_codes`` the decoder's input tokens of every step are returned too
@@ -86,23 +95,25 @@ def generate(
         if return_codes
         else None
     )
-    sampling = (
-        {
-            "top_k": int(top_k),
-            "top_p": float(top_p) if top_p else 1.0,
-            "temperature": float(temperature),
-        }
-        if do_sample
-        else {}
+    keys = (
+        list(row_keys) if row_keys is not None else [row_key(seed, i) for i in range(len(prompts))]
     )
+    if len(keys) != len(prompts):
+        raise ValueError(f"{len(keys)} row keys for {len(prompts)} prompts")
+    # greedy over the sampler's one surviving code = the sampler's draw
+    sampler = RowSampler(keys, mg.num_codebooks, top_k, top_p, temperature, mg.device)
+    processors = GuidanceFirst([sampler]) if do_sample else None
     torch.manual_seed(seed)
     try:
         audio = cast(Any, mg.model).generate(
             **inputs,
             max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
+            do_sample=False,
             guidance_scale=guidance_scale,
-            **sampling,
+            logits_processor=processors,
+            top_k=None,
+            top_p=None,
+            temperature=None,
         )
     finally:
         if hook is not None:
@@ -121,20 +132,93 @@ def check_sampling(top_k: int, top_p: float | None, temperature: float) -> None:
         raise ValueError(f"temperature must be positive, got {temperature!r}")
 
 
-def _write_batch(
-    mg: MusicGen, waves: np.ndarray, prompts: pd.DataFrame, seed: int, out: Path, stem: str
+@dataclass(frozen=True)
+class Sample:
+    """One sample to generate: a prompt, a seed and, if steered, its shifts.
+
+    ``shifts`` maps ``(site, layer)`` to ``α v̂`` (absolute units, float32); empty for
+    an original. ``stem`` names its WAV; ``record`` is what its table row adds.
+    """
+
+    prompt_id: int
+    prompt: str
+    seed: int
+    stem: str
+    shifts: Mapping[tuple[str, int], torch.Tensor] = field(default_factory=dict)
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _batch_shifts(batch: Sequence[Sample]) -> dict[str, dict[int, torch.Tensor]]:
+    """``site → layer → [rows, d]`` shifts of a batch, zero for rows not steered there."""
+    keys = sorted({key for sample in batch for key in sample.shifts})
+    by_site: dict[str, dict[int, torch.Tensor]] = {}
+    for site, layer in keys:
+        rows = [sample.shifts.get((site, layer)) for sample in batch]
+        d = next(r for r in rows if r is not None).shape[-1]
+        zero = torch.zeros(d)
+        by_site.setdefault(site, {})[layer] = torch.stack([zero if r is None else r for r in rows])
+    return by_site
+
+
+def generate_samples(
+    mg: MusicGen,
+    samples: Sequence[Sample],
+    out_dir: str | Path,
+    max_new_tokens: int,
+    guidance_scale: float = 3.0,
+    batch_size: int = 16,
+    cfg: str = "both",
+    skip_prefix: bool = True,
+    melody: np.ndarray | None = None,
+    progress: Callable[[Iterable], Iterable] = iter,
+    **sampling: Any,
 ) -> list[dict]:
+    """Generate and write every sample, ``batch_size`` rows per ``generate`` call.
+
+    Rows of any prompt, seed and steering share a batch: each carries its own shifts
+    (:func:`~musicsteer.steering.hooks.steer_shifts`) and samples from its own
+    generator keyed by (seed, prompt), so a sample is the same, up to float rounding,
+    whatever its batch. Returns one table row per sample, in order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+    rows = []
+    for batch in progress(batches):
+        with ExitStack() as stack:
+            for site, shifts in _batch_shifts(batch).items():
+                stack.enter_context(steer_shifts(mg.model, shifts, site, cfg, skip_prefix))
+            waves = cast(
+                np.ndarray,
+                generate(
+                    mg,
+                    [s.prompt for s in batch],
+                    max_new_tokens,
+                    batch[0].seed,
+                    guidance_scale,
+                    melody=melody,
+                    row_keys=[row_key(s.seed, s.prompt_id) for s in batch],
+                    **sampling,
+                ),
+            )
+        rows += _write_batch(mg, waves, batch, Path(out_dir))
+    return rows
+
+
+def _write_batch(mg: MusicGen, waves: np.ndarray, batch: Sequence[Sample], out: Path) -> list[dict]:
     from musicsteer.audio import write_wav
 
     rows = []
-    for prompt, wave in zip(prompts.itertuples(index=False), waves, strict=True):
-        path = write_wav(out / f"{stem}_p{prompt.prompt_id:02d}_s{seed}.wav", wave, mg.sample_rate)
+    for sample, wave in zip(batch, waves, strict=True):
+        name = f"{sample.stem}_p{sample.prompt_id:02d}_s{sample.seed}.wav"
+        path = write_wav(out / name, wave, mg.sample_rate)
         rows.append(
             {
                 "path": str(path),
-                "prompt_id": int(prompt.prompt_id),  # type: ignore[arg-type]
-                "prompt": prompt.prompt,
-                "seed": seed,
+                "prompt_id": sample.prompt_id,
+                "prompt": sample.prompt,
+                "seed": sample.seed,
+                **sample.record,
             }
         )
     return rows
@@ -168,32 +252,25 @@ def generate_originals(
     top_k: int = TOP_K,
     top_p: float | None = TOP_P,
     temperature: float = TEMPERATURE,
+    batch_size: int = 16,
 ) -> pd.DataFrame:
     """Unsteered WAVs for every prompt × seed (``prompts``: ``prompt_id, prompt``).
 
-    Each seed generates all prompts as one batch; a steered sample made with the same
-    prompts, seed, batch and settings by :func:`generate_steered` differs only by the
+    A steered sample of :func:`generate_steered` with the same prompt, seed and settings
+    draws the same random numbers (:class:`RowSampler`): it differs only by the
     steering. The table records the settings (:func:`generation_settings`).
     """
     check_sampling(top_k, top_p, temperature)
     sampling: dict[str, Any] = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
     made_with = generation_settings(max_new_tokens, guidance_scale, **sampling)
-    rows = []
-    for seed in map(int, seeds):
-        waves = cast(
-            np.ndarray,
-            generate(
-                mg,
-                prompts.prompt.tolist(),
-                max_new_tokens,
-                seed,
-                guidance_scale,
-                melody=melody,
-                **sampling,
-            ),
-        )
-        for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), "original"):
-            rows.append({**row, **made_with})
+    samples = [
+        Sample(int(p.prompt_id), str(p.prompt), seed, "original", record=made_with)
+        for seed in map(int, seeds)
+        for p in prompts.itertuples(index=False)
+    ]
+    rows = generate_samples(
+        mg, samples, out_dir, max_new_tokens, guidance_scale, batch_size, melody=melody, **sampling
+    )
     table = pd.DataFrame(rows)
     table["kind"] = "original"
     return table
@@ -216,8 +293,9 @@ def generate_steered(
     top_k: int = TOP_K,
     top_p: float | None = TOP_P,
     temperature: float = TEMPERATURE,
+    batch_size: int = 16,
 ) -> pd.DataFrame:
-    """Steered WAVs for every setting × prompt × seed.
+    """Steered WAVs for every setting × prompt × seed, ``batch_size`` per call.
 
     ``vectors`` maps ``(target, site, method)`` to the vector a setting uses; α is in
     units of ``alpha_scale`` (see :meth:`SteeringVector.apply`). Every WAV is named by all
@@ -233,10 +311,8 @@ def generate_steered(
             f"cfg={cfg!r} needs classifier-free guidance, but guidance_scale={guidance_scale:g} "
             "turns it off: use cfg='both' or guidance_scale > 1"
         )
-    for setting in settings:  # a unit missing at any layer fails now, not hours later
-        vector = vectors[(setting.target, setting.site, setting.method)]
-        for layer in resolve_layers(vector, setting.layers):
-            alpha_unit(vector, layer, alpha_scale)
+    for vector in vectors.values():
+        check_fits(vector, mg.model)
     sampling: dict[str, Any] = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
     made_with = {
         **generation_settings(max_new_tokens, guidance_scale, **sampling),
@@ -244,30 +320,49 @@ def generate_steered(
         "cfg": cfg,
         "skip_prefix": bool(skip_prefix),
     }
-    rows = []
-    for setting in progress(settings):
-        vector = vectors[(setting.target, setting.site, setting.method)]
-        chosen = resolve_layers(vector, setting.layers)
-        for seed in map(int, seeds):
-            with vector.apply(
-                mg.model, setting.alpha, setting.site, chosen, cfg, skip_prefix, alpha_scale
-            ):
-                waves = cast(
-                    np.ndarray,
-                    generate(
-                        mg,
-                        prompts.prompt.tolist(),
-                        max_new_tokens,
-                        seed,
-                        guidance_scale,
-                        melody=melody,
-                        **sampling,
-                    ),
-                )
-            for row in _write_batch(mg, waves, prompts, seed, Path(out_dir), setting.stem()):
-                rows.append(
-                    {**row, **asdict(setting), "layer": ",".join(map(str, chosen)), **made_with}
-                )
+    samples = [
+        Sample(int(p.prompt_id), str(p.prompt), seed, setting.stem(), shifts, record)
+        for setting in settings
+        for shifts, record in [_setting_shifts(vectors, setting, alpha_scale, made_with)]
+        for seed in map(int, seeds)
+        for p in prompts.itertuples(index=False)
+    ]
+    rows = generate_samples(
+        mg,
+        samples,
+        out_dir,
+        max_new_tokens,
+        guidance_scale,
+        batch_size,
+        cfg,
+        skip_prefix,
+        melody,
+        progress,
+        **sampling,
+    )
     table = pd.DataFrame(rows)
     table["kind"] = "steered"
     return table
+
+
+def _setting_shifts(
+    vectors: Mapping[tuple[str, str, str], SteeringVector],
+    setting: Setting,
+    alpha_scale: str,
+    made_with: Mapping[str, Any],
+) -> tuple[dict[tuple[str, int], torch.Tensor], dict[str, Any]]:
+    """A setting's shifts ``(site, layer) → α v̂`` and the table columns it records.
+
+    A unit missing at any layer raises here, before the first sample is generated.
+    """
+    vector = vectors[(setting.target, setting.site, setting.method)]
+    chosen = resolve_layers(vector, setting.layers)
+    shifts = {
+        (setting.site, layer): shift_of(
+            unit_vector(vector.directions[layer]),
+            absolute_alpha(setting.alpha, alpha_unit(vector, layer, alpha_scale)),
+        )
+        for layer in chosen
+    }
+    record = {**asdict(setting), "layer": ",".join(map(str, chosen)), **made_with}
+    return shifts, record

@@ -9,6 +9,7 @@ This module knows direction tensors only (never :class:`SteeringVector`, which c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from weakref import WeakKeyDictionary
@@ -28,21 +29,31 @@ from musicsteer.models.hookpoints import (
 
 CFG_MODES = ("both", "cond", "uncond")
 
-# (activations [rows, pos, d], unit direction [d], α) -> moved activations, same shape
-Operator = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+# Beyond this |α| (in the units of h), h + α v̂ equals α v̂ to float32 precision, and the
+# squares in ‖h + α v̂‖ would overflow float32 soon after: larger α are clamped to it,
+# so any finite α steers to the limit ‖h‖ v̂ instead of to NaN.
+MAX_ALPHA = 1e18
+
+# (activations [rows, pos, d], shift α v̂ broadcastable to them) -> moved activations
+Operator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # models inside a ``steer(..., cfg="cond" | "uncond")`` block (a count: blocks may nest)
 _COND_ONLY: WeakKeyDictionary[torch.nn.Module, int] = WeakKeyDictionary()
 
 
-def norm_preserving_add(
-    hidden: torch.Tensor, direction: torch.Tensor, alpha: float
-) -> torch.Tensor:
-    """``(h + α v) · ‖h‖ / ‖h + α v‖`` along the last dimension (computed in float32)."""
+def norm_preserving_add(hidden: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``(h + s) · ‖h‖ / ‖h + s‖`` along the last dimension, ``s = α v̂`` (in float32)."""
     h = hidden.float()
-    moved = h + alpha * direction.float()
+    moved = h + shift
     scale = h.norm(dim=-1, keepdim=True) / moved.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return (moved * scale).to(hidden.dtype)
+    return moved.mul_(scale).to(hidden.dtype)
+
+
+def shift_of(direction: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``α v̂`` in float32, α clamped to ±:data:`MAX_ALPHA`; NaN or infinite α is refused."""
+    if not math.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+    return min(max(float(alpha), -MAX_ALPHA), MAX_ALPHA) * direction.float()
 
 
 def steered_in_cfg(model: torch.nn.Module) -> bool:
@@ -51,26 +62,53 @@ def steered_in_cfg(model: torch.nn.Module) -> bool:
 
 
 class _Steerer:
-    """Applies one direction to the selected rows and audio positions of a tensor."""
+    """Moves the selected rows and audio positions of a tensor by a shift.
 
-    def __init__(
-        self,
-        direction: torch.Tensor,
-        alpha: float,
-        cfg: str,
-        span: AudioSpan | None,
-        operator: Operator,
-    ):
-        self.direction, self.alpha, self.cfg, self.span = direction, alpha, cfg, span
-        self.operator = operator
+    ``shift`` is ``[d]`` (every row) or ``[rows, d]``, one per prompt row of the
+    batch; a zero row leaves that prompt untouched, so settings can share a batch.
+    With classifier-free guidance the batch holds each prompt twice (conditional
+    half first): ``cfg`` says which halves move. Each batch size and device gets its
+    rows and shift worked out once; when every row and position moves, the
+    operator's result is returned as is (no copy of the activations).
+    """
+
+    def __init__(self, shift: torch.Tensor, cfg: str, span: AudioSpan | None, op: Operator):
+        self.shift, self.cfg, self.span, self.operator = shift, cfg, span, op
+        self._plans: dict[tuple[int, torch.device], tuple[slice | torch.Tensor, torch.Tensor]] = {}
+
+    def _plan(self, n_rows: int, device: torch.device) -> tuple[slice | torch.Tensor, torch.Tensor]:
+        if (n_rows, device) not in self._plans:
+            rows, shift = self._rows_and_shift(n_rows)
+            rows = rows if isinstance(rows, slice) else rows.to(device)
+            self._plans[(n_rows, device)] = (rows, shift.to(device))
+        return self._plans[(n_rows, device)]
+
+    def _rows_and_shift(self, n_rows: int) -> tuple[slice | torch.Tensor, torch.Tensor]:
+        if self.shift.dim() == 1:
+            half = n_rows // 2
+            rows = {"cond": slice(0, half), "uncond": slice(half, None)}.get(self.cfg, slice(None))
+            return rows, self.shift
+        prompts = self.shift.shape[0]
+        if n_rows not in (prompts, 2 * prompts) or (self.cfg != "both" and n_rows == prompts):
+            expected = f"2 × {prompts}" if self.cfg != "both" else f"{prompts} or 2 × {prompts}"
+            raise RuntimeError(
+                f"steering shifts for {prompts} prompts (cfg={self.cfg!r}) met a batch of "
+                f"{n_rows} rows; expected {expected} prompts (one per CFG half)"
+            )
+        halves = {"cond": [0], "uncond": [prompts]}.get(self.cfg, range(0, n_rows, prompts))
+        moved = self.shift.ne(0).any(dim=-1).nonzero().flatten()
+        rows = torch.cat([moved + offset for offset in halves])
+        shift = self.shift[moved].repeat(len(halves), 1).unsqueeze(1)
+        return (slice(None) if len(rows) == n_rows else rows), shift
 
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
-        half = hidden.shape[0] // 2
-        rows = {"cond": slice(0, half), "uncond": slice(half, None)}.get(self.cfg, slice(None))
-        cols = slice(hidden.shape[1] - self.span.n_audio, None) if self.span else slice(None)
+        rows, shift = self._plan(hidden.shape[0], hidden.device)
+        n_audio = self.span.n_audio if self.span else hidden.shape[1]
+        if isinstance(rows, slice) and rows == slice(None) and n_audio == hidden.shape[1]:
+            return self.operator(hidden, shift)
+        cols = slice(hidden.shape[1] - n_audio, None)
         out = hidden.clone()
-        v = self.direction.to(hidden.device)
-        out[rows, cols] = self.operator(hidden[rows, cols], v, self.alpha)
+        out[rows, cols] = self.operator(hidden[rows, cols], shift)
         return out
 
 
@@ -82,7 +120,7 @@ def _check_layers(directions: Mapping[int, torch.Tensor], site: str, n_layers: i
                 f"cannot steer {site} layer {layer}: the model has decoder layers "
                 f"0..{n_layers - 1} (resid layer n_layers is the final output, after every layer)"
             )
-        if vec.shape != (d,):
+        if vec.shape[-1:] != (d,) or vec.dim() > 2:
             raise ValueError(
                 f"direction for layer {layer} has shape {tuple(vec.shape)}, model d={d}"
             )
@@ -113,25 +151,54 @@ def steer(
             ``guidance_scale > 1`` (without guidance the batch is not doubled):
             ``generate`` refuses to run inside such a block otherwise.
         skip_prefix: leave MusicGen-Melody's conditioning prefix untouched.
-        operator: how a position moves along the direction (default: the paper's
-            norm-preserving addition).
+        operator: how a position moves by the shift ``α v̂``: ``operator(h, shift)``
+            (default: the paper's norm-preserving addition). α beyond ±:data:`MAX_ALPHA`
+            is clamped; NaN or infinite α is refused.
+    """
+    unit = {int(k): unit_vector(v) for k, v in directions.items()}
+    wide = [k for k, v in unit.items() if v.dim() != 1]
+    if wide:
+        raise ValueError(f"directions must be vectors [d]; layers {wide} are not (steer_shifts?)")
+    alphas = {k: float(alpha[k] if isinstance(alpha, Mapping) else alpha) for k in unit}
+    shifts = {k: shift_of(v, alphas[k]) for k, v in unit.items()}
+    with steer_shifts(model, shifts, site, cfg, skip_prefix, operator):
+        yield
+
+
+@contextmanager
+def steer_shifts(
+    model: torch.nn.Module,
+    shifts: Mapping[int, torch.Tensor],
+    site: str = "resid",
+    cfg: str = "both",
+    skip_prefix: bool = True,
+    operator: Operator = norm_preserving_add,
+) -> Iterator[None]:
+    """Steer ``model`` by ready-made shifts ``layer → α v̂`` inside the ``with`` block.
+
+    A shift is ``[d]`` (every prompt of the batch) or ``[prompts, d]``: one per prompt
+    row, zero where that prompt is not steered at this layer. So one batch can carry
+    different strengths and vectors (see :func:`steer` for the other arguments).
+    A layer whose shift is zero everywhere gets no hook at all.
     """
     check_site(site)
     if cfg not in CFG_MODES:
         raise ValueError(f"cfg must be one of {CFG_MODES}, got {cfg!r}")
-    unit = {int(k): _unit(v) for k, v in directions.items()}
-    _check_layers(unit, site, len(decoder_layers(model)), hidden_size(model))
-    alphas = {k: float(alpha[k] if isinstance(alpha, Mapping) else alpha) for k in unit}
-    unit = {k: v for k, v in unit.items() if alphas[k] != 0}
-    span = AudioSpan() if skip_prefix and unit else None
+    shifts = {int(k): torch.as_tensor(v).float() for k, v in shifts.items()}
+    _check_layers(shifts, site, len(decoder_layers(model)), hidden_size(model))
+    for layer, shift in shifts.items():
+        if not torch.isfinite(shift).all():
+            raise ValueError(f"the steering shift at layer {layer} is not finite")
+    shifts = {k: v for k, v in shifts.items() if v.any()}
+    span = AudioSpan() if skip_prefix and shifts else None
     handles = []
     if cfg != "both":
         _COND_ONLY[model] = _COND_ONLY.get(model, 0) + 1
     try:
         if span is not None:
             handles.append(span.track(model))
-        for layer, vec in unit.items():
-            steerer = _Steerer(vec, alphas[layer], cfg, span, operator)
+        for layer, shift in shifts.items():
+            steerer = _Steerer(shift, cfg, span, operator)
             handles.append(write_hook(hook_point(model, site, layer), steerer))
         yield  # with α = 0 no hook at all: exactly the unsteered model, not a rounding of it
     finally:
@@ -143,7 +210,8 @@ def steer(
                 del _COND_ONLY[model]
 
 
-def _unit(vec: np.ndarray | torch.Tensor) -> torch.Tensor:
+def unit_vector(vec: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``vec / ‖vec‖`` in float32; a zero or non-finite vector is refused."""
     v = torch.as_tensor(np.asarray(vec, dtype=np.float32))
     norm = v.norm()
     if not torch.isfinite(norm) or norm == 0:

@@ -38,6 +38,7 @@ class Generation:
     top_k: int = TOP_K
     top_p: float | None = TOP_P
     temperature: float = TEMPERATURE
+    batch_size: int = 16
 
     def sampling(self) -> dict:
         return {"top_k": self.top_k, "top_p": self.top_p, "temperature": self.temperature}
@@ -90,6 +91,7 @@ def run_baseline(
         generation.max_new_tokens,
         generation.guidance_scale,
         melody=melody,
+        batch_size=generation.batch_size,
         **generation.sampling(),
     )
     if route.source is not None:
@@ -131,6 +133,7 @@ def run_grid(
         melody=_melody(mg, route, melody_path),
         skip_prefix=intervention.skip_prefix,
         progress=progress,
+        batch_size=generation.batch_size,
         **generation.sampling(),
     )
     if route.source is not None:

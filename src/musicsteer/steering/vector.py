@@ -18,6 +18,7 @@ activation norms differ up to 10× between them.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ from musicsteer.models.hookpoints import (
     site_layers,
     steerable_layers,
 )
-from musicsteer.steering.hooks import Operator, norm_preserving_add, steer
+from musicsteer.steering.hooks import MAX_ALPHA, Operator, norm_preserving_add, steer
 
 ALPHA_SCALES = ("norm", "absolute", "projection")
 
@@ -131,7 +132,7 @@ class SteeringVector:
                 f"alpha_scale {alpha_scale!r} uses the {self.site} statistics stored with the "
                 f"vector; steering it at site {site!r} needs alpha_scale='absolute'"
             )
-        alphas = {i: float(alpha) * alpha_unit(self, i, alpha_scale) for i in chosen}
+        alphas = {i: absolute_alpha(alpha, alpha_unit(self, i, alpha_scale)) for i in chosen}
         directions = {i: self.directions[i] for i in chosen}
         with steer(model, directions, alphas, site or self.site, cfg, skip_prefix, operator):
             yield
@@ -186,6 +187,13 @@ def check_fits(vector: SteeringVector, model: torch.nn.Module) -> None:
             f"vector has {vector.directions.shape[0]} {vector.site} layer indices (from "
             f"{source}), a {n_layers}-layer model has {expected}"
         )
+
+
+def absolute_alpha(alpha: float, unit: float) -> float:
+    """``alpha × unit``, for any finite ``alpha``: a product past ±MAX_ALPHA is clamped there."""
+    if not math.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+    return min(max(float(alpha) * unit, -MAX_ALPHA), MAX_ALPHA)
 
 
 def alpha_unit(vector: SteeringVector, layer: int, alpha_scale: str = "norm") -> float:
