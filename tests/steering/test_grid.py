@@ -94,3 +94,59 @@ def test_setting_is_the_one_list_of_setting_keys():
     assert [*SETTING_KEYS[:-1], "layer", "alpha"] == stats.SETTING_KEYS
     assert list(VARIANT_KEYS) == pages.SETTING
     assert Setting("pop", "resid", "mse", "best", 0.5).stem() == "pop_resid_mse_best_a0.5"
+
+
+def test_steering_parts_split_the_grid_by_the_chosen_keys_and_cover_it_once():
+    grid = {
+        "sites": ["resid", "attn"],
+        "methods": ["dim", "mse"],
+        "layers": ["best", "4,5"],
+        "alphas": [0.1, 0.3],
+    }
+    whole = steering_grid.steering_parts(grid, [])
+    assert list(whole) == ["all"] and whole["all"] == grid
+    parts = steering_grid.steering_parts(grid, ["layers", "site"])  # named site first
+    assert list(parts) == ["resid_best", "resid_4,5", "attn_best", "attn_4,5"]
+    assert parts["attn_4,5"] == {**grid, "sites": ["attn"], "layers": ["4,5"]}
+    cells = [
+        s
+        for part in steering_grid.steering_parts(grid, ["site", "method", "layers"]).values()
+        for s in steering_grid.setting_grid(
+            ["pop"], part["sites"], part["methods"], part["alphas"], part["layers"]
+        )
+    ]
+    full = steering_grid.setting_grid(
+        ["pop"], grid["sites"], grid["methods"], grid["alphas"], grid["layers"]
+    )
+    assert sorted(cells, key=str) == sorted(full, key=str) and len(set(cells)) == len(full)
+    with pytest.raises(ValueError, match="cannot split steering jobs by \\['alpha'\\]"):
+        steering_grid.steering_parts(grid, ["alpha"])
+
+
+def test_merge_samples_joins_the_jobs_tables_and_refuses_overlaps(tmp_path):
+    import pandas as pd
+
+    def table(site, alphas):
+        rows = [
+            {
+                "target": "pop",
+                "site": site,
+                "method": "mse",
+                "layers": "best",
+                "alpha": a,
+                "seed": 0,
+            }
+            for a in alphas
+        ]
+        path = tmp_path / f"{site}{len(alphas)}.parquet"
+        pd.DataFrame(rows).to_parquet(path)
+        return path
+
+    merged = steering_grid.merge_samples([table("resid", [0.1, 0.3]), table("attn", [0.1])])
+    assert merged[["site", "alpha"]].values.tolist() == [
+        ["resid", 0.1],
+        ["resid", 0.3],
+        ["attn", 0.1],
+    ]
+    with pytest.raises(ValueError, match="in both"):
+        steering_grid.merge_samples([table("resid", [0.1, 0.3]), table("resid", [0.3])])

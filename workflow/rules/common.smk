@@ -13,7 +13,7 @@ from musicsteer.config import ConfigError, preflight, validate_config
 from musicsteer.corpora.genres import SOURCES as GENRE_SOURCES
 from musicsteer.corpora.syntheory import subset_for
 from musicsteer.models.specs import TINY_MODELS, resolve_spec
-from musicsteer.steering.grid import VARIANT_KEYS
+from musicsteer.steering.grid import VARIANT_KEYS, steering_parts
 from musicsteer.steering.routes import INSTRUMENTS, config_routes, pair_route_name
 from musicsteer.tasks import (
     genre_task_names,
@@ -64,6 +64,10 @@ EVAL = config["evaluation"]
 TRANSFER = config["instrument_transfer"]
 # The sweep: every site × method × layer choice × α (targets come from the wildcards).
 STEER_GRID = {k: STEER[k] for k in ("sites", "methods", "alphas", "layers")}
+# One steering job per route × each split key's values (steering.split), every α of it
+# in shared batches: a pair's grid spreads over the GPUs, and a new method, layer choice
+# or pair runs only its own jobs.
+STEER_PARTS = steering_parts(STEER_GRID, STEER["split"])
 # How every baseline and steered sample is generated (musicsteer.steering.jobs).
 GENERATION = {
     k: STEER[k]
@@ -156,6 +160,7 @@ wildcard_constraints:
     dataset="genres|syntheory_notes|syntheory_chords|syntheory_chord_progressions",
     task="[A-Za-z0-9_-]+",
     route="|".join(ROUTES),
+    part="|".join(STEER_PARTS),
     baseline="|".join(BASELINES),
     name="[A-Za-z0-9-]+",
 
@@ -237,6 +242,15 @@ def route_inputs(wildcards):
     """A route's generation inputs and the folder of its task's per-class vectors."""
     route = ROUTES[wildcards.route]
     return generation_inputs(route) | {"vectors": f"results/vectors/tasks/{route.task}"}
+
+
+def route_parts(wildcards):
+    """The samples tables of a route's steering jobs, one per part of the grid."""
+    return expand(
+        "results/steering/{route}/{part}/samples.parquet",
+        route=wildcards.route,
+        part=STEER_PARTS,
+    )
 
 
 def route_baseline(wildcards):

@@ -29,16 +29,16 @@ rule steer:
     input:
         unpack(route_inputs),
     output:
-        samples="results/steering/{route}/samples.parquet",
+        samples="results/steering/{route}/{part}/samples.parquet",
     log:
-        "logs/steer/{route}.log",
+        "logs/steer/{route}/{part}.log",
     conda:
         ENV
     resources:
         gpu=GPU,
     params:
         route=lambda wildcards: ROUTES[wildcards.route].as_params(),
-        grid=STEER_GRID,
+        grid=lambda wildcards: STEER_PARTS[wildcards.part],
         intervention=INTERVENTION,
         generation=GENERATION,
         model=model_path("musicgen"),
@@ -46,6 +46,19 @@ rule steer:
         dtype=config["dtype"],
     script:
         "../scripts/steer.py"
+
+
+rule merge_steered:
+    input:
+        parts=route_parts,
+    output:
+        samples="results/steering/{route}/samples.parquet",
+    log:
+        "logs/merge_steered/{route}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/merge_steered.py"
 
 
 rule render_melody:

@@ -24,7 +24,7 @@ with job_log(snakemake.log) as log:
         Path(out.samples).parent,
         inp.get("prompts"),
         inp.get("melody"),
-        progress=partial(tqdm, desc="settings", mininterval=10),
+        progress=partial(tqdm, desc="batches", mininterval=10),
     )
     write_table(samples, out.samples)
     log.info("%d steered samples of %s", len(samples), p.route["name"])
