@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
@@ -148,6 +149,48 @@ def encode_audio(mg: MusicGen, waves: torch.Tensor) -> torch.Tensor:
     return codes[0]
 
 
+_CODEC_PRINTS: WeakKeyDictionary[torch.nn.Module, str] = WeakKeyDictionary()
+
+
+def codec_fingerprint(mg: MusicGen) -> str:
+    """A hash of the audio codec's config, dtype and weights: equal codecs share cached codes.
+
+    MusicGen-small and -Melody share EnCodec 32 kHz, so they share the codes too.
+    """
+    codec = cast(Any, mg.model.audio_encoder)
+    if codec not in _CODEC_PRINTS:
+        digest = hashlib.sha1(codec.config.to_json_string().encode())
+        digest.update(str(codec.dtype).encode())
+        for name, tensor in sorted(codec.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        _CODEC_PRINTS[codec] = digest.hexdigest()[:12]
+    return _CODEC_PRINTS[codec]
+
+
+def cached_codes(mg: MusicGen, clips_dir: str | Path, shard: str, batch_size: int) -> np.ndarray:
+    """EnCodec codes ``[clips, K, frames]`` of one clip-store shard, encoded once per codec.
+
+    Kept beside the clips in ``codes-<codec fingerprint>/`` (int16: codes < 2048), so
+    a second extraction of the same clips (other sites, positions, text or model with
+    the same codec) reads them instead of running the codec again.
+    """
+    from musicsteer.corpora.clipstore import clip_floats
+
+    path = Path(clips_dir) / f"codes-{codec_fingerprint(mg)}" / shard
+    if path.exists():
+        return np.load(path, mmap_mode="r")
+    clips = np.load(Path(clips_dir) / shard, mmap_mode="r")
+    parts = []
+    for start in range(0, len(clips), batch_size):
+        waves = torch.from_numpy(clip_floats(clips[start : start + batch_size]))
+        with torch.inference_mode():
+            parts.append(encode_audio(mg, waves).cpu().numpy().astype(np.int16))
+    codes = np.concatenate(parts)
+    save_npy_atomic(path, codes)
+    return codes
+
+
 def delayed_inputs(codes: torch.Tensor, pad_id: int = PAD_TOKEN_ID) -> torch.Tensor:
     """MusicGen's delay pattern, cut at the last position with real audio in every codebook.
 
@@ -264,15 +307,19 @@ def _record(
     text: str,
     melody_conditioning: str,
     layers: str | Sequence[int] = "all",
+    codes: torch.Tensor | None = None,
 ) -> Recorder:
-    """The :class:`Recorder` of one teacher-forced pass (see :func:`record`)."""
+    """The :class:`Recorder` of one teacher-forced pass (see :func:`record`).
+
+    ``codes`` (``[B, K, frames]``) are the clips' EnCodec codes if already known.
+    """
     if melody_conditioning not in ("null", "chroma"):
         raise ValueError(
             f"melody_conditioning must be 'null' or 'chroma', not {melody_conditioning!r}"
         )
     wave = torch.as_tensor(np.asarray(waves), dtype=torch.float32)
     wave = wave.unsqueeze(0) if wave.ndim == 1 else wave
-    codes = encode_audio(mg, wave)
+    codes = encode_audio(mg, wave) if codes is None else codes.to(mg.device, torch.long)
     chroma_src = wave if melody_conditioning == "chroma" else None
     inputs = conditioning_inputs(mg, wave.shape[0], text, chroma_src)
     with capture(mg.model, sites, position, layers) as rec:
@@ -393,7 +440,10 @@ def _record_shard(
     """Activations and mean token norms of one shard's clips, per site."""
     chunks: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
     norms: dict[str, list[np.ndarray]] = {s: [] for s in settings.sites}
-    for waves in _wave_batches(part, mg.sample_rate, settings.batch_size, clips_dir):
+    batches = _wave_batches(part, mg.sample_rate, settings.batch_size, clips_dir)
+    for start, waves in zip(range(0, len(part), settings.batch_size), batches, strict=True):
+        rows = part.iloc[start : start + settings.batch_size]
+        codes = _stored_codes(mg, rows, clips_dir, settings.batch_size)
         with torch.inference_mode():
             rec = _record(
                 mg,
@@ -402,6 +452,7 @@ def _record_shard(
                 settings.position,
                 settings.text,
                 settings.melody_conditioning,
+                codes=codes,
             )
         for site in settings.sites:
             chunks[site].append(rec.stacked(site).cpu().numpy())
@@ -410,6 +461,19 @@ def _record_shard(
         {site: np.concatenate(v) for site, v in chunks.items()},
         {site: np.concatenate(v).astype(np.float32) for site, v in norms.items()},
     )
+
+
+def _stored_codes(
+    mg: MusicGen, rows: pd.DataFrame, clips_dir: str | Path | None, batch_size: int
+) -> torch.Tensor | None:
+    """The rows' cached codes when they come from the clip store, else None (encode)."""
+    if clips_dir is None:
+        return None
+    shards = {
+        name: cached_codes(mg, clips_dir, name, batch_size) for name in set(rows["clip_shard"])
+    }
+    picked = [shards[n][r] for n, r in zip(rows["clip_shard"], rows["clip_row"], strict=True)]
+    return torch.from_numpy(np.stack(picked).astype(np.int64))
 
 
 def _wave_batches(

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from musicsteer import activations as act
 from musicsteer.corpora import clipstore
@@ -57,3 +58,32 @@ def test_activations_from_the_store_equal_activations_from_sources(tiny, tmp_pat
     from_store = act.load_site(tmp_path / "a", "attn", index_table=a)
     from_source = act.load_site(tmp_path / "b", "attn", index_table=b)
     np.testing.assert_allclose(from_store, from_source, atol=2e-3)  # int16 vs float input
+
+
+def test_codes_are_encoded_once_per_codec_and_give_the_same_activations(tiny, tmp_path):
+    manifest = _manifest(tmp_path, n=3, seconds=0.5)
+    clips = tmp_path / "clips"
+    stored = clipstore.write_clip_shards(manifest, clips, shard_size=4, progress=False)
+    settings = act.ExtractSettings(model="tiny", batch_size=3, shard_size=8)
+    first = act.extract_manifest(tiny, stored, tmp_path / "a", settings, False, clips)
+    cache = sorted((clips / f"codes-{act.codec_fingerprint(tiny)}").glob("*.npy"))
+    assert [p.name for p in cache] == sorted(set(stored.clip_shard))
+    for path in cache:  # the codes of each stored clip, as the codec gives them
+        shard = np.load(clips / path.name)
+        direct = act.encode_audio(tiny, torch.from_numpy(clipstore.clip_floats(shard)))
+        assert (np.load(path) == direct.numpy()).mean() > 0.999  # batch rounding aside
+    calls = []
+    original = act.encode_audio
+    act.encode_audio = lambda *a: calls.append(1) or original(*a)
+    try:  # other settings, same clips and codec: the codec does not run again
+        again = act.ExtractSettings(model="tiny", batch_size=2, shard_size=8, position="mean")
+        second = act.extract_manifest(tiny, stored, tmp_path / "b", again, False, clips)
+    finally:
+        act.encode_audio = original
+    assert not calls and len(second) == len(first)
+    uncached = act.extract_manifest(tiny, manifest, tmp_path / "c", settings, False)
+    np.testing.assert_allclose(
+        act.load_site(tmp_path / "a", "resid", index_table=first),
+        act.load_site(tmp_path / "c", "resid", index_table=uncached),
+        atol=2e-3,
+    )

@@ -94,5 +94,10 @@ def iter_clip_batches(
         for name, row in zip(part["clip_shard"], part["clip_row"], strict=True):
             if name not in opened:
                 opened = {name: np.load(folder / name, mmap_mode="r")}  # one shard open at a time
-            waves.append(np.asarray(opened[name][row], dtype=np.float32) / 32767.0)
+            waves.append(clip_floats(opened[name][row]))
         yield np.stack(waves)
+
+
+def clip_floats(pcm: np.ndarray) -> np.ndarray:
+    """Stored int16 clips as the float32 waves every reader sees (``/ 32767``)."""
+    return np.asarray(pcm, dtype=np.float32) / 32767.0
