@@ -51,7 +51,7 @@ lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.yaml tests/configs/wiring.yaml tests/configs/sharp.yaml
 
 test: install test-deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 clean-results:
 	rm -rf results logs .snakemake

@@ -43,9 +43,13 @@ def _required() -> bool:
     return any(f.lower() in {"1", "true", "yes"} for f in flags)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
-    """A running test cluster for this module; stopped again afterwards."""
+    """A running test cluster, stopped when the session ends.
+
+    Not when this module ends: every later ``snakemake`` start loads the SLURM plugin,
+    whose ``scontrol show config`` waits 9 s for a controller that is down.
+    """
     try:
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
