@@ -389,6 +389,35 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_non_finite_and_huge_numbers_are_refused_or_steer_to_the_limit(
+    plain, models_dir, tmp_path, capsys
+):
+    good = make_vector(plain, tmp_path / "v.npz")
+    out = tmp_path / "o.wav"
+    steer = ("--prompt", "a", "--vector", str(good))
+    for option, value in [
+        ("--alpha", "nan"),
+        ("--alpha", "inf"),
+        ("--alpha", "-1e400"),
+        ("--seconds", "inf"),
+        ("--guidance-scale", "nan"),
+        ("--temperature", "inf"),
+        ("--top-p", "nan"),
+    ]:
+        assert main(gen_args(models_dir, out, *steer, f"{option}={value}")) == 2
+        assert f"argument {option}: {value!r} is not a finite number" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="longer than this model generates: at most 40.9 s"):
+        new_tokens(1e30, None, 50, 4, max_steps=2048)
+    with pytest.raises(ValueError, match="more than the model's 2048 positions"):
+        new_tokens(None, 99_999, 50, 4, max_steps=2048)
+    assert not out.exists()
+    # a finite α too large for float32 arithmetic steers to its limit ‖h‖ v̂, not to NaN
+    assert (
+        main(gen_args(models_dir, out, *steer, "--alpha", "1e30", "--alpha-scale", "absolute")) == 0
+    )
+    assert np.isfinite(read(out)).all()
+
+
 def _script(*argv: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("musicsteer")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

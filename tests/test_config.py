@@ -143,3 +143,13 @@ def test_cond_without_guidance_and_the_old_relative_alpha_are_config_errors():
         schema,
     )
     assert ok["steering"]["alphas"] == [8.0]
+
+
+def test_non_finite_numbers_are_config_errors_naming_the_key():
+    from musicsteer import config
+
+    cfg = {"steering": {"alphas": [0.1, float("inf")], "guidance_scale": float("nan")}}
+    with pytest.raises(config.ConfigError) as err:
+        config.validate_config(cfg, "workflow/schemas/config.schema.yaml")
+    assert "steering.alphas[1]: inf is not a finite number" in str(err.value)
+    assert "steering.guidance_scale: nan is not a finite number" in str(err.value)

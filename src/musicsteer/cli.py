@@ -79,6 +79,17 @@ def _add_common(p: argparse.ArgumentParser, model_default: str | None) -> None:
     )
 
 
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan``, ``inf`` and overflows are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _add_generate(p: argparse.ArgumentParser) -> None:
     """Arguments of ``musicsteer generate``."""
     _add_common(p, None)
@@ -88,7 +99,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vector", type=Path, help="steering vector .npz (none: plain generation)")
     p.add_argument(
         "--alpha",
-        type=float,
+        type=finite_float,
         default=0.2,
         help="steering strength in units of --alpha-scale (%(default)s)",
     )
@@ -118,10 +129,12 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--melody", type=Path, help="melody audio (MusicGen-Melody models only)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=float, help="audio length (default 5 s)")
+    length.add_argument("--seconds", type=finite_float, help="audio length (default 5 s)")
     length.add_argument("--max-new-tokens", type=int, help="decoder steps instead of --seconds")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (%(default)s)")
-    p.add_argument("--guidance-scale", type=float, default=3.0, help="CFG scale (%(default)s)")
+    p.add_argument(
+        "--guidance-scale", type=finite_float, default=3.0, help="CFG scale (%(default)s)"
+    )
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
     p.add_argument(
         "--top-k",
@@ -131,12 +144,12 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--top-p",
-        type=float,
+        type=finite_float,
         default=0.0,
         help="nucleus sampling: keep codes holding this much probability; 0 = off (%(default)s)",
     )
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="sampling temperature (%(default)s)"
+        "--temperature", type=finite_float, default=1.0, help="sampling temperature (%(default)s)"
     )
     p.add_argument(
         "--dtype",
@@ -186,16 +199,35 @@ def output_paths(path: Path, n: int) -> list[Path]:
     return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(n)]
 
 
-def new_tokens(seconds: float | None, max_new_tokens: int | None, frame_rate: int, k: int) -> int:
-    """Decoder steps: given, or enough for ``seconds`` of audio (+ k - 1 for the delays)."""
+def new_tokens(
+    seconds: float | None,
+    max_new_tokens: int | None,
+    frame_rate: int,
+    k: int,
+    max_steps: int | None = None,
+) -> int:
+    """Decoder steps: given, or enough for ``seconds`` of audio (+ k - 1 for the delays).
+
+    At most ``max_steps`` (the decoder's positions), so a huge length fails here, not
+    in the middle of generation.
+    """
     if max_new_tokens is not None:
         if max_new_tokens < k:
             raise ValueError(f"--max-new-tokens must be at least {k} (the codebook delays)")
-        return max_new_tokens
-    seconds = 5.0 if seconds is None else seconds
-    if not seconds > 0:
-        raise ValueError(f"--seconds must be positive, got {seconds:g}")
-    return math.ceil(seconds * frame_rate - 1e-6) + k - 1  # 1.1 s * 50 Hz is 55.00000000000001
+        steps = max_new_tokens
+    else:
+        seconds = 5.0 if seconds is None else seconds
+        if not seconds > 0:
+            raise ValueError(f"--seconds must be positive, got {seconds:g}")
+        if max_steps is not None and seconds * frame_rate > max_steps:
+            raise ValueError(
+                f"--seconds {seconds:g} is longer than this model generates: at most "
+                f"{(max_steps - k + 1) / frame_rate:g} s ({max_steps} decoder positions)"
+            )
+        steps = math.ceil(seconds * frame_rate - 1e-6) + k - 1  # 1.1 s * 50 Hz is 55.00000000000001
+    if max_steps is not None and steps > max_steps:
+        raise ValueError(f"--max-new-tokens {steps} is more than the model's {max_steps} positions")
+    return steps
 
 
 # ---------------------------------------------------------------------- models
@@ -293,7 +325,10 @@ def run_generate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"melody file not found: {args.melody}")
     mg = load_generator(args)
     melody = load_melody(args.melody, mg, args.model) if args.melody is not None else None
-    steps = new_tokens(args.seconds, args.max_new_tokens, mg.frame_rate, mg.num_codebooks)
+    positions = getattr(mg.model.decoder.config, "max_position_embeddings", None)
+    steps = new_tokens(
+        args.seconds, args.max_new_tokens, mg.frame_rate, mg.num_codebooks, positions
+    )
 
     def run() -> np.ndarray:
         return cast(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,12 +52,28 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  {_key(e)}: {e.message}" for e in errors]
+    lines = [f"  {_key(e)}: {e.message}" for e in errors]
+    lines += [f"  {key}: {value!r} is not a finite number" for key, value in _non_finite(config)]
+    if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     _resolve_defaults(config)
     _check_consistency(config)
     return config
+
+
+def _non_finite(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
+    """Every NaN or infinite number in a config (YAML's .nan / .inf), by dotted key.
+
+    JSON Schema treats them as numbers: ``.inf`` passes ``minimum`` and ``exclusiveMinimum``.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _non_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{key}[{i}]")
 
 
 def _resolve_defaults(config: dict) -> None:
