@@ -193,6 +193,8 @@ def main() -> None:
     parser.add_argument("--site", nargs="+", default=["resid"], choices=["resid", "attn"])
     parser.add_argument("--layers", nargs="+", default=["mid"], help="mid, all, 3 or 2,5")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -201,6 +203,7 @@ def main() -> None:
     results = []
     for shape in args.shape:
         mg = random_musicgen(args.melody, shape)
+        mg.model.to(args.device, dtype=getattr(torch, args.dtype))
         n_layers = mg.model.decoder.config.num_hidden_layers
         for site in args.site:
             for spec in args.layers:
