@@ -153,3 +153,16 @@ def test_non_finite_numbers_are_config_errors_naming_the_key():
         config.validate_config(cfg, "workflow/schemas/config.schema.yaml")
     assert "steering.alphas[1]: inf is not a finite number" in str(err.value)
     assert "steering.guidance_scale: nan is not a finite number" in str(err.value)
+
+
+def test_a_cuda_device_that_is_not_there_stops_a_local_run_before_any_job():
+    import torch
+
+    from musicsteer import config
+
+    cfg = config.validate_config({"device": "cuda"}, "workflow/schemas/config.schema.yaml")
+    errors, _ = config.preflight(cfg)
+    device_errors = [e for e in errors if e.startswith("device: 'cuda'")]
+    assert bool(device_errors) == (not torch.cuda.is_available())
+    errors, _ = config.preflight(cfg, check_device=False)  # a cluster: the node checks
+    assert not any(e.startswith("device") for e in errors)

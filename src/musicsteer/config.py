@@ -14,7 +14,12 @@ import yaml
 
 from musicsteer.audio import is_audio_path
 from musicsteer.corpora.genres import SOURCES
-from musicsteer.models.specs import BUILTIN_MODELS, availability_problem, looks_like_path
+from musicsteer.models.specs import (
+    BUILTIN_MODELS,
+    availability_problem,
+    decoder_layer_count,
+    looks_like_path,
+)
 
 
 class ConfigError(ValueError):
@@ -49,7 +54,7 @@ def _key(error: jsonschema.ValidationError) -> str:
 
 def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Fill defaults into ``config`` in place and validate it; :class:`ConfigError` names keys."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = _unique_lists(yaml.safe_load(Path(schema_path).read_text()))
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     lines = [f"  {_key(e)}: {e.message}" for e in errors]
@@ -59,6 +64,23 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     _resolve_defaults(config)
     _check_consistency(config)
     return config
+
+
+def _unique_lists(schema: Any) -> Any:
+    """Every list of the config holds each item once (a repeated genre, seed, α or layer
+    choice would duplicate jobs or samples), unless its schema says ``uniqueItems: false``."""
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if (kind == "array" or (isinstance(kind, list) and "array" in kind)) and (
+            "uniqueItems" not in schema
+        ):
+            schema["uniqueItems"] = True
+        for value in schema.values():
+            _unique_lists(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _unique_lists(value)
+    return schema
 
 
 def _non_finite(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
@@ -108,8 +130,66 @@ def _check_consistency(config: dict) -> None:
     problems += _steering_problems(config) + _instrument_problems(config)
     problems += _evaluation_problems(config)
     problems += _melody_conditioning_problems(config)
+    problems += _layer_problems(config) + _name_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def _layer_problems(config: dict) -> list[str]:
+    """Layer indices past the model (its layer count read from its config.json)."""
+    spec, models_dir = config["models"]["musicgen"], config["models"]["dir"]
+    n_layers = decoder_layer_count(spec, models_dir)
+    if n_layers is None:  # a Hub model not cached here: the pre-flight says so
+        return []
+    model = f"{spec!r} has decoder layers 0..{n_layers - 1}"
+    problems = []
+    for i, choice in enumerate(config["steering"]["layers"]):
+        if choice in ("best", "all"):
+            continue
+        indices = [int(x) for x in choice.split(",")]
+        past = [x for x in indices if x >= n_layers]
+        if past:
+            problems.append(f"  steering.layers[{i}]: layer {past[0]} is out of range: {model}")
+        if len(set(indices)) < len(indices):
+            problems.append(f"  steering.layers[{i}]: {choice!r} names a layer twice")
+    if len(set(config["steering"]["layers"])) < len(config["steering"]["layers"]):
+        problems.append("  steering.layers: a layer choice is listed twice")
+    fixed = config["probing"]["fixed_layer"]
+    top = n_layers if "attn" not in config["activations"]["sites"] else n_layers - 1
+    if fixed is not None and fixed > top:
+        problems.append(
+            f"  probing.fixed_layer: {fixed} is out of range: {model} (resid indices "
+            f"0..{n_layers}, attn 0..{n_layers - 1})"
+        )
+    return problems
+
+
+def _name_problems(config: dict) -> list[str]:
+    """GM programs and demo genres that nothing could render."""
+    from musicsteer.corpora.syntheory import gm_program, resolve_program
+    from musicsteer.render.genres import STYLES
+
+    problems = []
+    syntheory = config["syntheory"]
+    for key in ("programs", "instruments"):
+        values = syntheory[key] if isinstance(syntheory[key], list) else []
+        for i, value in enumerate(values):
+            try:
+                resolve_program(value)
+            except ValueError as err:
+                problems.append(f"  syntheory.{key}[{i}]: {str(err).split('; valid')[0]}")
+    try:
+        gm_program(config["instrument_transfer"]["program"])
+    except ValueError as err:
+        problems.append(f"  instrument_transfer.program: {str(err).split('; valid')[0]}")
+    if config["demo"]["render"]:
+        for i, genre in enumerate(config["demo"]["genres"]):
+            if genre not in STYLES:
+                problems.append(
+                    f"  demo.genres[{i}]: no arrangement for {genre!r} (rendered genres: "
+                    f"{', '.join(sorted(STYLES))})"
+                )
+    return problems
 
 
 def _melody_conditioning_problems(config: dict) -> list[str]:
@@ -237,14 +317,18 @@ def _source_problem(config: dict, source: str) -> str | None:
     )
 
 
-def preflight(config: dict) -> tuple[list[str], list[str]]:
+def preflight(config: dict, check_device: bool = True) -> tuple[list[str], list[str]]:
     """What stops the pipeline here, and what may: ``(errors, notices)``.
 
-    Errors: missing data folders, prompts, local model folders. Notices: Hub models
+    Errors: missing data folders, prompts, local model folders, and (``check_device``:
+    jobs run on this machine) a CUDA device that is not there. Notices: Hub models
     that are not cached yet (fetched on first use where there is network; errors when
     ``HF_HUB_OFFLINE`` is set).
     """
     errors, notices = [], []
+    if check_device:
+        problem = device_problem(config["device"])
+        errors += [f"device: {problem}"] if problem else []
     for source in SOURCES:
         problem = _source_problem(config, source)
         if problem:
@@ -269,6 +353,21 @@ def preflight(config: dict) -> tuple[list[str], list[str]]:
         else:
             notices.append(f"models.{key}: {issue}")
     return errors, notices
+
+
+def device_problem(device: str) -> str | None:
+    """Why torch cannot use ``device`` on this machine, or None (imports torch)."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        return (
+            f"{device!r}, but torch {torch.__version__} ({build}) sees no CUDA device here; "
+            "use device: cpu, or run on a GPU machine (a cluster profile checks on the node)"
+        )
+    return None
 
 
 README_HEAD = """# Configuration

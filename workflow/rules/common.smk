@@ -44,13 +44,28 @@ def check_inputs_exist():
     """Data folders and models must be there before the first job (not needed to lint or dry-run)."""
     if only_mini_targets():
         return
-    errors, notices = preflight(config)
+    errors, notices = preflight(config, check_device=workflow.local_exec)
     if errors:
         _stop("\n".join(f"  - {p}" for p in errors + notices))
 
 
 onstart:
     check_inputs_exist()
+
+
+def dry_run_requested():
+    """Whether the command line asks for a dry run (the executor is not known at parse time)."""
+    flags = ("-n", "--dry-run", "--dryrun", "--just-print")
+    short = [a for a in sys.argv[1:] if a.startswith("-") and not a.startswith("--")]
+    return any(a in flags for a in sys.argv[1:]) or any("n" in a[1:] for a in short)
+
+
+if dry_run_requested():
+    print(
+        "musicsteer: config checked; data, models and the device are checked when a "
+        "real run starts",
+        file=sys.stderr,
+    )
 
 
 PAIRS = [(p["source"], p["target"]) for p in config["steering"]["pairs"]]

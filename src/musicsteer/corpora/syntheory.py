@@ -580,17 +580,23 @@ def _program_by_name(name: str) -> int:
     raise ValueError(f"unknown instrument {name!r}{hint}; valid programs: {_valid_programs_text()}")
 
 
+def gm_program(value: int | str) -> int:
+    """Any General MIDI program (0..127) from its number or name; ``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
+        raise ValueError(f"program must be a GM number or name, got {value!r}")
+    program = _program_by_name(value) if isinstance(value, str) else int(value)
+    if not 0 <= program <= 127:
+        raise ValueError(f"program {program} is not a GM program (0..127)")
+    return program
+
+
 def resolve_program(value: int | str) -> int:
     """A spec program (one of the 92) from its GM number or name (``"Flute"`` → 73).
 
     Raises ``ValueError`` naming the value and listing the valid programs, also for a
     GM program that the spec excludes (and why).
     """
-    if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
-        raise ValueError(f"program must be a GM number or name, got {value!r}")
-    program = _program_by_name(value) if isinstance(value, str) else int(value)
-    if not 0 <= program <= 127:
-        raise ValueError(f"program {program} is not a GM program (0..127)")
+    program = gm_program(value)
     reason = _excluded_reason(program)
     if reason:
         raise ValueError(

@@ -16,6 +16,7 @@ A *model spec* in a config is one of:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 # Random-weight twins, built on first use under the models folder (fast unit tests).
@@ -24,6 +25,37 @@ TINY_MODELS = ("tiny-musicgen", "tiny-musicgen-melody", "tiny-clap")
 MINI_MODELS = ("mini-musicgen", "mini-musicgen-melody", "mini-clap")
 BUILTIN_MODELS = TINY_MODELS + MINI_MODELS
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+# Decoder shapes of the public checkpoints (layers, d_model, heads, ffn), for random
+# models of real size in benchmarks.
+DECODER_SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "tiny": (4, 64, 4, 128),
+    "small": (24, 1024, 16, 4096),
+    "medium": (48, 1536, 24, 6144),
+    "large": (48, 2048, 32, 8192),
+    "melody": (48, 1536, 24, 6144),
+}
+
+
+def decoder_layer_count(spec: str, models_dir: str | Path = "resources/models") -> int | None:
+    """Decoder layers of a MusicGen spec, read from its ``config.json`` without loading it.
+
+    Built-ins, local folders and Hub models in the local cache are known; None for a
+    Hub model that is not cached (or a folder without a MusicGen config).
+    """
+    if spec in TINY_MODELS:
+        return DECODER_SHAPES["tiny"][0]
+    config = Path(resolve_spec(spec, models_dir)) / "config.json"
+    if not config.is_file() and not looks_like_path(spec) and spec not in BUILTIN_MODELS:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(spec, "config.json")
+        config = Path(cached) if isinstance(cached, str) else config
+    try:
+        layers = json.loads(config.read_text()).get("decoder", {}).get("num_hidden_layers")
+    except (OSError, ValueError):
+        return None
+    return int(layers) if isinstance(layers, int) else None
 
 
 def resolve_spec(spec: str, models_dir: str | Path = "resources/models") -> str:

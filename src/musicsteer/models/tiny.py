@@ -29,20 +29,10 @@ from transformers import (
 
 from musicsteer.audio import MUSICGEN_SAMPLE_RATE
 from musicsteer.models.loading import PAD_TOKEN_ID, MusicGen
-from musicsteer.models.specs import TINY_MODELS
+from musicsteer.models.specs import DECODER_SHAPES, TINY_MODELS  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from transformers import EncodecModel
-
-# Decoder shapes of the public checkpoints (layers, d_model, heads, ffn), for random
-# models of real size in benchmarks.
-DECODER_SHAPES: dict[str, tuple[int, int, int, int]] = {
-    "tiny": (4, 64, 4, 128),
-    "small": (24, 1024, 16, 4096),
-    "medium": (48, 1536, 24, 6144),
-    "large": (48, 2048, 32, 8192),
-    "melody": (48, 1536, 24, 6144),
-}
 
 
 _WORDS = [
