@@ -42,7 +42,7 @@ from musicsteer.models.hookpoints import (
     site_layers,
 )
 from musicsteer.models.loading import PAD_TOKEN_ID, MusicGen
-from musicsteer.storage import save_npy_atomic
+from musicsteer.storage import npy_intact, read_table, save_npy_atomic
 
 POSITIONS = ("last", "mean")
 
@@ -178,7 +178,7 @@ def cached_codes(mg: MusicGen, clips_dir: str | Path, shard: str, batch_size: in
     from musicsteer.corpora.clipstore import clip_floats
 
     path = Path(clips_dir) / f"codes-{codec_fingerprint(mg)}" / shard
-    if path.exists():
+    if npy_intact(path):
         return np.load(path, mmap_mode="r")
     clips = np.load(Path(clips_dir) / shard, mmap_mode="r")
     parts = []
@@ -419,7 +419,7 @@ def extract_manifest(
         fp = settings.fingerprint(part["clip_id"].tolist())
         paths = {s: shard_path(out, s, shard, fp) for s in settings.sites}
         norm_paths = {s: shard_path(out, s + NORM_SUFFIX, shard, fp) for s in settings.sites}
-        if not all(p.exists() for p in [*paths.values(), *norm_paths.values()]):
+        if not all(npy_intact(p) for p in [*paths.values(), *norm_paths.values()]):
             arrays, norms = _record_shard(mg, part, settings, clips_dir)
             ids = part["clip_id"].tolist()
             stored = {s: to_store_dtype(arrays[s], s, ids, settings.store_dtype) for s in paths}
@@ -497,7 +497,7 @@ def load_site(
     Shards are memory-mapped, so asking for one layer reads only that layer.
     """
     folder = Path(folder)
-    table = index_table if index_table is not None else pd.read_parquet(folder / "index.parquet")
+    table = index_table if index_table is not None else read_table(folder / "index.parquet")
     parts = []
     for (shard, fp), group in table.groupby(["shard", "fingerprint"], sort=True):
         arr = np.load(shard_path(folder, site, int(cast(int, shard)), cast(str, fp)), mmap_mode="r")
@@ -515,7 +515,7 @@ def load_token_norms(
     the norms of the pooled activations (smaller for mean pooling).
     """
     folder = Path(folder)
-    table = index_table if index_table is not None else pd.read_parquet(folder / "index.parquet")
+    table = index_table if index_table is not None else read_table(folder / "index.parquet")
     pairs = table[["shard", "fingerprint"]].drop_duplicates().itertuples(index=False)
     if not all(shard_path(folder, site + NORM_SUFFIX, int(s), f).exists() for s, f in pairs):
         return None
@@ -530,7 +530,7 @@ def load_task_activations(
     Token norms are None for shards recorded before they were kept.
     """
     folder = Path(folder)
-    index = pd.read_parquet(folder / "index.parquet")
+    index = read_table(folder / "index.parquet")
     rows = index.reset_index().set_index("clip_id").loc[task.clip_id, "index"].to_numpy()
     acts = {s: load_site(folder, s, index_table=index)[rows] for s in sites}
     norms = {s: load_token_norms(folder, s, index) for s in sites}

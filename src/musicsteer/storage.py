@@ -65,3 +65,28 @@ def share_folder(folder: str | Path) -> None:
     for path in Path(folder).iterdir():
         if path.is_file():
             os.chmod(path, _FILE_MODE)
+
+
+class CorruptFileError(ValueError):
+    """A stored file that cannot be read back (truncated by a crash, or damaged)."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A Parquet table; an unreadable one raises :class:`CorruptFileError` naming its path."""
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise CorruptFileError(
+            f"{path}: not a readable Parquet table ({err}); delete it and rerun to rebuild it"
+        ) from err
+
+
+def npy_intact(path: str | Path) -> bool:
+    """Whether an ``.npy`` file exists and holds as many bytes as its header promises."""
+    try:
+        np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    return True

@@ -7,12 +7,12 @@ import pandas as pd
 from musicsteer.activations import load_site
 from musicsteer.logs import job_log
 from musicsteer.probing.clustering import clustering_scores, jaccard_matrix
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p = snakemake.params
 folder = Path(snakemake.input.index).parent
 with job_log(snakemake.log) as log:
-    index = pd.read_parquet(snakemake.input.index)
+    index = read_table(snakemake.input.index)
     labels = index.label.to_numpy()
     acts = {site: load_site(folder, site, index_table=index) for site in p.sites}
     scores = pd.concat(

@@ -4,11 +4,11 @@ import pandas as pd
 
 from musicsteer.corpora.genres import combine_manifests
 from musicsteer.logs import job_log
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p, out = snakemake.params, snakemake.output
 with job_log(snakemake.log) as log:
-    manifests = [pd.read_parquet(path) for path in snakemake.input.manifests]
+    manifests = [read_table(path) for path in snakemake.input.manifests]
     combined = combine_manifests(manifests, p.per_class, p.seed)
     combined = combined[combined.label.isin(p.genres)].reset_index(drop=True)
     missing = sorted(set(p.genres) - set(combined.label))

@@ -2,12 +2,10 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.activations import ExtractSettings, extract_manifest
 from musicsteer.logs import job_log
 from musicsteer.models.loading import load_musicgen
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p = snakemake.params
 with job_log(snakemake.log) as log:
@@ -22,7 +20,7 @@ with job_log(snakemake.log) as log:
         shard_size=p.shard_size,
         store_dtype=p.store_dtype,
     )
-    clips = pd.read_parquet(snakemake.input.clips)
+    clips = read_table(snakemake.input.clips)
     clips_dir = Path(snakemake.input.clips).with_suffix("")
     index = extract_manifest(
         mg,

@@ -1,15 +1,14 @@
 """Gain, source score and preservation against α for one route (rule figure_alpha_sweep)."""
 
-import pandas as pd
-
 from musicsteer.logs import job_log
 from musicsteer.report.figures import plot_alpha_sweep
 from musicsteer.steering.routes import Route
+from musicsteer.storage import read_table
 
 with job_log(snakemake.log):
     route = Route(**snakemake.params.route)
     plot_alpha_sweep(
-        pd.read_parquet(snakemake.input.sweep),
+        read_table(snakemake.input.sweep),
         snakemake.output[0],
         route.source,
         route.headline_labels,

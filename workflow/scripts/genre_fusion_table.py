@@ -2,17 +2,15 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.evaluation.stats import AlphaRule
 from musicsteer.evaluation.tables import fusion_markdown, genre_fusion
 from musicsteer.logs import job_log
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
     pairs = [tuple(pair) for pair in p.pairs]
-    scores = {pair: pd.read_parquet(path) for pair, path in zip(pairs, inp.scores, strict=True)}
+    scores = {pair: read_table(path) for pair, path in zip(pairs, inp.scores, strict=True)}
     table, long, selection = genre_fusion(
         scores, p.headline, AlphaRule(**p.rule), p.display, p.select_seeds, p.n_boot, p.seed
     )

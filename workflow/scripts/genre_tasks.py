@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.logs import job_log
+from musicsteer.storage import read_table
 from musicsteer.tasks import build_genre_tasks, write_tasks
 
 p = snakemake.params
 with job_log(snakemake.log) as log:
-    manifest = pd.read_parquet(snakemake.input.manifest)
+    manifest = read_table(snakemake.input.manifest)
     tasks = build_genre_tasks(manifest, [tuple(x) for x in p.pairs], p.genres, p.seed)
     paths = write_tasks(tasks, Path(snakemake.output.index).parent)
     log.info("%d task sets: %s", len(paths), ", ".join(sorted(tasks)))

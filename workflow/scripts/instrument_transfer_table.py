@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.evaluation.stats import AlphaRule
 from musicsteer.evaluation.tables import instrument_markdown, instrument_transfer
 from musicsteer.logs import job_log
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
-    scores = pd.read_parquet(inp.scores)
+    scores = read_table(inp.scores)
     table, long, selection = instrument_transfer(
         scores, p.headline, AlphaRule(**p.rule), p.select_seeds, p.n_boot, p.seed
     )

@@ -7,18 +7,19 @@ import pandas as pd
 from musicsteer.logs import job_log
 from musicsteer.report.pages import listening_pages
 from musicsteer.steering.routes import Route
+from musicsteer.storage import read_table
 
 inp, p = snakemake.input, snakemake.params
 with job_log(snakemake.log) as log:
     route = Route(**p.route)
-    samples = pd.concat([pd.read_parquet(inp.originals), pd.read_parquet(inp.steered)])
+    samples = pd.concat([read_table(inp.originals), read_table(inp.steered)])
     intro = (
         "Each row: one prompt and seed. The original and every steered sample share "
         "prompt, seed and batch; under each player, the zero-shot CLAP scores."
     )
     pages = listening_pages(
         samples.reset_index(drop=True),
-        pd.read_parquet(inp.scores),
+        read_table(inp.scores),
         route.title,
         intro,
         route.headline_labels,

@@ -3,21 +3,19 @@
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.activations import load_task_activations
 from musicsteer.logs import job_log
 from musicsteer.probing.fit import ProbeSettings, fit_task
 from musicsteer.probing.selection import summary_table
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
 with job_log(snakemake.log) as log:
-    task = pd.read_parquet(snakemake.input.task)
+    task = read_table(snakemake.input.task)
     acts, norms = load_task_activations(Path(snakemake.input.index).parent, p.sites, task)
     if any(n is None for n in norms.values()):
         log.warning("no token norms recorded: alpha units use the pooled activations' norms")
-    clustering = pd.read_parquet(snakemake.input.clustering)
+    clustering = read_table(snakemake.input.clustering)
     fit = fit_task(acts, task, w.task, clustering, ProbeSettings(**p.probing), norms)
     vectors = Path(out.vectors)
     vectors.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 
 from functools import partial
 
-import pandas as pd
 from tqdm import tqdm
 
 from musicsteer.evaluation.clap import ClapScorer
@@ -11,7 +10,7 @@ from musicsteer.evaluation.stats import sweep_table
 from musicsteer.logs import job_log
 from musicsteer.models.loading import load_clap
 from musicsteer.steering.routes import Route
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 with job_log(snakemake.log) as log:
@@ -20,8 +19,8 @@ with job_log(snakemake.log) as log:
     scores = score_route(
         ClapScorer(model, processor, route.template),
         route,
-        pd.read_parquet(inp.originals),
-        pd.read_parquet(inp.steered),
+        read_table(inp.originals),
+        read_table(inp.steered),
         p.batch_size,
         partial(tqdm, desc="CLAP batches", mininterval=10),
     )

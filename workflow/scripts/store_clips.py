@@ -2,15 +2,13 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.corpora.clipstore import write_clip_shards
 from musicsteer.logs import job_log
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 p = snakemake.params
 with job_log(snakemake.log) as log:
-    manifest = pd.read_parquet(snakemake.input.manifest)
+    manifest = read_table(snakemake.input.manifest)
     folder = Path(snakemake.output.clips).with_suffix("")
     stored = write_clip_shards(manifest, folder, p.sample_rate, p.shard_size)
     write_table(stored, snakemake.output.clips)

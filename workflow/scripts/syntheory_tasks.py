@@ -2,15 +2,14 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from musicsteer.logs import job_log
+from musicsteer.storage import read_table
 from musicsteer.tasks import syntheory_tasks, write_tasks
 
 p = snakemake.params
 with job_log(snakemake.log) as log:
     manifests = {
-        c: pd.read_parquet(f) for c, f in zip(p.concepts, snakemake.input.manifests, strict=True)
+        c: read_table(f) for c, f in zip(p.concepts, snakemake.input.manifests, strict=True)
     }
     tasks = syntheory_tasks(
         manifests, p.root, p.quality, p.key, p.instruments, p.seed, p.instrument_chords

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from musicsteer import audio
-from musicsteer.storage import save_npy_atomic
+from musicsteer.storage import npy_intact, save_npy_atomic
 
 ClipLoader = Callable[[object, int], np.ndarray]
 
@@ -70,7 +70,7 @@ def write_clip_shards(
     for shard, start in enumerate(range(0, len(manifest), shard_size)):
         part = manifest.iloc[start : start + shard_size]
         path = shard_file(out, shard, _fingerprint(part, sample_rate))
-        if not path.exists():
+        if not npy_intact(path):  # missing, or truncated by a crash outside the atomic writer
             waves = [
                 audio.to_pcm16(loader(row, sample_rate)) for row in part.itertuples(index=False)
             ]

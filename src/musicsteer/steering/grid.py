@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from musicsteer.storage import read_table
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -101,7 +103,7 @@ def merge_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     Each job's table holds whole settings; a setting found in two tables means two
     jobs overlapped, which would double-count samples, so it is refused.
     """
-    tables = [pd.read_parquet(path) for path in paths]
+    tables = [read_table(path) for path in paths]
     if not tables:
         raise ValueError("no samples tables to merge")
     keys = list(SETTING_KEYS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from musicsteer.models.hookpoints import (
     steerable_layers,
 )
 from musicsteer.steering.hooks import MAX_ALPHA, Operator, norm_preserving_add, steer
+from musicsteer.storage import CorruptFileError
 
 ALPHA_SCALES = ("norm", "absolute", "projection")
 
@@ -148,10 +150,18 @@ class SteeringVector:
 
     @classmethod
     def load(cls, path: str | Path) -> SteeringVector:
-        """Read a vector written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            return cls(directions=data["directions"], **meta)
+        """Read a vector written by :meth:`save`; a damaged file raises naming its path."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                return cls(directions=data["directions"], **meta)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as err:
+            raise CorruptFileError(
+                f"{path}: not a readable steering vector ({type(err).__name__}: {err}); "
+                "delete it and rerun to rebuild it"
+            ) from err
 
 
 def resolve_layers(vector: SteeringVector, layers: str | int | Sequence[int] | None) -> list[int]:
