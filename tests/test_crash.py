@@ -27,7 +27,7 @@ from tests.corpora.syntheory_helpers import needs_soundfont
 TARGET = "results/activations/genres/index.parquet"
 # when to kill: the first rendered track, the stored clips, the extraction job running
 MOMENTS = (
-    "resources/demo/gtzan/*/*.wav",
+    "resources/demo/gtzan/genres_original/*/*.wav",
     "results/data/genres/clips/*.npy",
     "logs/extract_activations/genres.log",
 )
