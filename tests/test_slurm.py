@@ -227,6 +227,11 @@ def test_every_rule_ran_inside_a_slurm_job(slurm_run):
     local = set(re.findall(r"^\s*localrule (\w+):$", slurm_run.done.stdout, re.M))
     assert ran | local == rules and not ran & local, (ran, local, rules)
     assert GPU_RULES & rules <= ran
+    # the pair's grid ran as one GPU job per site (steering.split), merged locally
+    steer_jobs = {
+        j["comment"] for j in slurm_run.jobs.values() if j["comment"].startswith("rule_steer_")
+    }
+    assert len(steer_jobs) == 2 and "merge_steered" in local, (steer_jobs, local)
     # one SLURM job per log, each seen in squeue in this run's folder
     ids = {log.stem for log in logs}
     assert ids <= set(slurm_run.jobs), (ids, slurm_run.jobs)
