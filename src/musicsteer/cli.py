@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -325,7 +325,7 @@ def run_generate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"melody file not found: {args.melody}")
     mg = load_generator(args)
     melody = load_melody(args.melody, mg, args.model) if args.melody is not None else None
-    positions = getattr(mg.model.decoder.config, "max_position_embeddings", None)
+    positions = getattr(cast(Any, mg.model).decoder.config, "max_position_embeddings", None)
     steps = new_tokens(
         args.seconds, args.max_new_tokens, mg.frame_rate, mg.num_codebooks, positions
     )

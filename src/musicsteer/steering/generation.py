@@ -264,9 +264,9 @@ def generate_originals(
     sampling: dict[str, Any] = {"top_k": top_k, "top_p": top_p, "temperature": temperature}
     made_with = generation_settings(max_new_tokens, guidance_scale, **sampling)
     samples = [
-        Sample(int(p.prompt_id), str(p.prompt), seed, "original", record=made_with)
+        Sample(prompt_id, prompt, seed, "original", record=made_with)
         for seed in map(int, seeds)
-        for p in prompts.itertuples(index=False)
+        for prompt_id, prompt in _prompt_rows(prompts)
     ]
     rows = generate_samples(
         mg, samples, out_dir, max_new_tokens, guidance_scale, batch_size, melody=melody, **sampling
@@ -321,11 +321,11 @@ def generate_steered(
         "skip_prefix": bool(skip_prefix),
     }
     samples = [
-        Sample(int(p.prompt_id), str(p.prompt), seed, setting.stem(), shifts, record)
+        Sample(prompt_id, prompt, seed, setting.stem(), shifts, record)
         for setting in settings
         for shifts, record in [_setting_shifts(vectors, setting, alpha_scale, made_with)]
         for seed in map(int, seeds)
-        for p in prompts.itertuples(index=False)
+        for prompt_id, prompt in _prompt_rows(prompts)
     ]
     rows = generate_samples(
         mg,
@@ -343,6 +343,12 @@ def generate_steered(
     table = pd.DataFrame(rows)
     table["kind"] = "steered"
     return table
+
+
+def _prompt_rows(prompts: pd.DataFrame) -> list[tuple[int, str]]:
+    """``(prompt_id, prompt)`` of a prompt table, in order."""
+    ids = [int(i) for i in prompts["prompt_id"].tolist()]
+    return list(zip(ids, map(str, prompts["prompt"].tolist()), strict=True))
 
 
 def _setting_shifts(

@@ -97,9 +97,9 @@ class _Steerer:
             )
         halves = {"cond": [0], "uncond": [prompts]}.get(self.cfg, range(0, n_rows, prompts))
         moved = self.shift.ne(0).any(dim=-1).nonzero().flatten()
-        rows = torch.cat([moved + offset for offset in halves])
+        picked = torch.cat([moved + offset for offset in halves])
         shift = self.shift[moved].repeat(len(halves), 1).unsqueeze(1)
-        return (slice(None) if len(rows) == n_rows else rows), shift
+        return (slice(None) if len(picked) == n_rows else picked), shift
 
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
         rows, shift = self._plan(hidden.shape[0], hidden.device)

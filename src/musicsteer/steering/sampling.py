@@ -13,6 +13,7 @@ uniform per codebook.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ class RowSampler(LogitsProcessor):
         drawn = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1), right=True)
         drawn = drawn.clamp_(max=scores.shape[-1] - 1)
         out = torch.full_like(scores, float("-inf"))
-        return out.scatter_(1, drawn, 0.0)
+        return cast(torch.FloatTensor, out.scatter_(1, drawn, 0.0))
 
 
 class GuidanceFirst(LogitsProcessorList):
@@ -86,7 +87,7 @@ class GuidanceFirst(LogitsProcessorList):
     the sampler must see guided scores, so guidance goes to the front instead.
     """
 
-    def append(self, processor: LogitsProcessor) -> None:  # type: ignore[override]
+    def append(self, processor: LogitsProcessor) -> None:
         if isinstance(processor, ClassifierFreeGuidanceLogitsProcessor):
             self.insert(0, processor)
         else:
