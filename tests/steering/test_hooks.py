@@ -6,6 +6,7 @@ from musicsteer.models.hookpoints import decoder_layers, inner_decoder
 from musicsteer.steering import hooks
 from musicsteer.steering.vector import SteeringVector
 from tests.helpers.hooks import hook_count
+from tests.steering.helpers import layer_input
 
 
 def test_norm_preserving_add_keeps_every_norm_and_moves_towards_v():
@@ -42,20 +43,8 @@ def _layer_io(tiny, directions, alpha, **kw):
 
 
 def _input_seen_by(tiny, layer, directions, alpha, **kw):
-    """The input of ``layer`` after any steering hook on it (registered after steer's)."""
-    seen = {}
-    ids = torch.randint(0, 2048, (2 * 4, 5), generator=torch.Generator().manual_seed(0))
-    text = tiny.tokenizer(["a", "b"], return_tensors="pt", padding=True)
-    with torch.inference_mode(), hooks.steer(tiny.model, directions, alpha, **kw):
-        handle = decoder_layers(tiny.model)[layer].register_forward_pre_hook(
-            lambda _m, a, k: seen.update(x=(a[0] if a else k["hidden_states"]).clone()),
-            with_kwargs=True,
-        )
-        try:
-            tiny.model(**text, decoder_input_ids=ids, use_cache=False)
-        finally:
-            handle.remove()
-    return seen["x"]
+    """The input of ``layer`` after any steering hook on it."""
+    return layer_input(tiny, layer, hooks.steer(tiny.model, directions, alpha, **kw))
 
 
 def test_resid_steering_is_the_norm_preserving_rule_at_every_audio_position(tiny):

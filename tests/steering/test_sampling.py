@@ -8,11 +8,10 @@ import torch
 from transformers.generation.logits_process import ClassifierFreeGuidanceLogitsProcessor
 
 from musicsteer import audio
-from musicsteer.models.hookpoints import decoder_layers
 from musicsteer.steering import generation, hooks
 from musicsteer.steering import grid as steering_grid
 from musicsteer.steering.sampling import GuidanceFirst, RowSampler, row_key
-from tests.steering.helpers import _vector
+from tests.steering.helpers import _vector, layer_input
 
 K, V = 4, 50
 
@@ -59,23 +58,9 @@ def test_row_sampler_refuses_scores_that_are_not_guided_yet():
     assert isinstance(processors[0], ClassifierFreeGuidanceLogitsProcessor)
 
 
-def _layer_input(tiny, shifts, layer=2, prompts=("a", "b", "c"), **kw):
-    seen = {}
-    n = len(prompts)
-    ids = torch.randint(
-        0, 2048, (n * tiny.num_codebooks, 5), generator=torch.Generator().manual_seed(0)
-    )
-    text = tiny.tokenizer(list(prompts), return_tensors="pt", padding=True)
-    with torch.inference_mode(), hooks.steer_shifts(tiny.model, shifts, **kw):
-        handle = decoder_layers(tiny.model)[layer].register_forward_pre_hook(
-            lambda _m, a, k: seen.update(x=(a[0] if a else k["hidden_states"]).clone()),
-            with_kwargs=True,
-        )
-        try:
-            tiny.model(**text, decoder_input_ids=ids, use_cache=False)
-        finally:
-            handle.remove()
-    return seen["x"]
+def _layer_input(tiny, shifts, **kw):
+    steering = hooks.steer_shifts(tiny.model, shifts, **kw)
+    return layer_input(tiny, 2, steering, prompts=("a", "b", "c"))
 
 
 def test_per_row_shifts_move_each_prompt_by_its_own_shift_and_leave_zero_rows(tiny):
