@@ -141,6 +141,8 @@ HAND_WRITTEN = [
     ),
     ("sample rate 0", _edit(data__sample_rate=0), "data.sample_rate"),
     ("duplicate genres", _edit(data__genres=["rock", "rock", "pop"]), "data.genres"),
+    ("misspelt built-in model", _edit(models__musicgen="mini-musicgne"), "models.musicgen"),
+    ("missing CLAP folder", _edit(models__clap="./no/such/clap"), "models.clap"),
 ]
 
 

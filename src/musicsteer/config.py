@@ -130,9 +130,23 @@ def _check_consistency(config: dict) -> None:
     problems += _steering_problems(config) + _instrument_problems(config)
     problems += _evaluation_problems(config)
     problems += _melody_conditioning_problems(config)
-    problems += _layer_problems(config) + _name_problems(config)
+    problems += _model_problems(config) + _layer_problems(config) + _name_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
+
+
+def _model_problems(config: dict) -> list[str]:
+    """Model specs that cannot name anything: a misspelt built-in, a missing folder."""
+    problems = []
+    for key in ("musicgen", "clap"):
+        spec = config["models"][key]
+        if spec.startswith(("tiny-", "mini-")) and spec not in BUILTIN_MODELS:
+            problems.append(
+                f"  models.{key}: {spec!r} is not a built-in model ({', '.join(BUILTIN_MODELS)})"
+            )
+        elif looks_like_path(spec) and not Path(spec).expanduser().exists():
+            problems.append(f"  models.{key}: model folder {spec!r} does not exist")
+    return problems
 
 
 def _layer_problems(config: dict) -> list[str]:
