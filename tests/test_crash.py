@@ -44,7 +44,11 @@ def _checksums(work: Path) -> dict[str, str]:
 
 
 def _kill_when(work: Path, pattern: str, timeout: float = 600) -> bool:
-    """Start the run, SIGKILL its process group once ``pattern`` exists; False if it finished."""
+    """Start the run, SIGKILL its process group once ``pattern`` exists; False if it finished.
+
+    Each start first runs ``--unlock``, as a user must after a kill: the lock remains.
+    """
+    snakemake(work, "--unlock", TARGET, *DEMO)
     with open(work / "killed.log", "a") as log:
         run = subprocess.Popen(
             [SNAKEMAKE, "--cores", "2", TARGET, *DEMO],
