@@ -119,3 +119,19 @@ def music_genres(tmp_path: Path) -> Path:
         _music_genres_table(train_rows), root / "train-00000-of-00001.parquet", row_group_size=2
     )
     return tmp_path / "music_genres"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many broken configs were rejected naming the key (tests/test_config_fuzz.py)."""
+    outcomes = {
+        kind: sum(
+            "test_a_broken_config_is_rejected" in r.nodeid
+            for r in terminalreporter.stats.get(kind, [])
+        )
+        for kind in ("passed", "failed")
+    }
+    if any(outcomes.values()):
+        terminalreporter.write_line(
+            f"broken configs: {sum(outcomes.values())} tried, {outcomes['passed']} rejected "
+            f"naming the key, {outcomes['failed']} not"
+        )

@@ -395,26 +395,38 @@ def test_non_finite_and_huge_numbers_are_refused_or_steer_to_the_limit(
     good = make_vector(plain, tmp_path / "v.npz")
     out = tmp_path / "o.wav"
     steer = ("--prompt", "a", "--vector", str(good))
-    for option, value in [
-        ("--alpha", "nan"),
-        ("--alpha", "inf"),
-        ("--alpha", "-1e400"),
-        ("--seconds", "inf"),
-        ("--guidance-scale", "nan"),
-        ("--temperature", "inf"),
-        ("--top-p", "nan"),
-    ]:
-        assert main(gen_args(models_dir, out, *steer, f"{option}={value}")) == 2
-        assert f"argument {option}: {value!r} is not a finite number" in capsys.readouterr().err
+    cases = {
+        ("--alpha", "nan"): "--alpha must be a finite number, got nan",
+        ("--alpha", "inf"): "--alpha must be a finite number, got inf",
+        ("--alpha", "-1e400"): "--alpha must be a finite number, got -inf",
+        ("--alpha", "1e30"): "--alpha 1e+30 × the mean activation norm is past 2",
+        ("--guidance-scale", "nan"): "--guidance-scale must be a finite number, got nan",
+        ("--temperature", "inf"): "--temperature must be a finite number, got inf",
+        ("--top-p", "nan"): "--top-p must be a finite number, got nan",
+    }
+    for (option, value), needle in cases.items():
+        assert main(gen_args(models_dir, out, *steer, f"{option}={value}")) == 2, option
+        err = capsys.readouterr().err
+        assert err.startswith("musicsteer: error: ") and err.count("\n") == 1, err
+        assert needle in err, err
+    by_seconds = [
+        a for a in gen_args(models_dir, out, *steer) if a not in ("--max-new-tokens", str(STEPS))
+    ]
+    for value, needle in (
+        ("inf", "--seconds must be a finite number, got inf"),
+        ("1e30", "--seconds 1e+30 is longer than this model generates"),
+    ):
+        assert main([*by_seconds, f"--seconds={value}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("musicsteer: error: ") and err.count("\n") == 1 and needle in err, err
     with pytest.raises(ValueError, match="longer than this model generates: at most 40.9 s"):
         new_tokens(1e30, None, 50, 4, max_steps=2048)
     with pytest.raises(ValueError, match="more than the model's 2048 positions"):
         new_tokens(None, 99_999, 50, 4, max_steps=2048)
     assert not out.exists()
     # a finite α too large for float32 arithmetic steers to its limit ‖h‖ v̂, not to NaN
-    assert (
-        main(gen_args(models_dir, out, *steer, "--alpha", "1e30", "--alpha-scale", "absolute")) == 0
-    )
+    huge = ("--alpha", "1e30", "--alpha-scale", "absolute")
+    assert main(gen_args(models_dir, out, *steer, *huge)) == 0
     assert np.isfinite(read(out)).all()
 
 

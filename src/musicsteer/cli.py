@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from musicsteer import __version__
+from musicsteer.config import MAX_NORM_ALPHA
 
 ZERO_SHOT_TEMPLATE = "This is a sound of {}."  # the zero-shot pipeline's, as the tables
 
@@ -79,17 +80,6 @@ def _add_common(p: argparse.ArgumentParser, model_default: str | None) -> None:
     )
 
 
-def finite_float(text: str) -> float:
-    """An argparse type: a finite number (``nan``, ``inf`` and overflows are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
 def _add_generate(p: argparse.ArgumentParser) -> None:
     """Arguments of ``musicsteer generate``."""
     _add_common(p, None)
@@ -99,7 +89,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vector", type=Path, help="steering vector .npz (none: plain generation)")
     p.add_argument(
         "--alpha",
-        type=finite_float,
+        type=float,
         default=0.2,
         help="steering strength in units of --alpha-scale (%(default)s)",
     )
@@ -129,12 +119,10 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--melody", type=Path, help="melody audio (MusicGen-Melody models only)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=finite_float, help="audio length (default 5 s)")
+    length.add_argument("--seconds", type=float, help="audio length (default 5 s)")
     length.add_argument("--max-new-tokens", type=int, help="decoder steps instead of --seconds")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (%(default)s)")
-    p.add_argument(
-        "--guidance-scale", type=finite_float, default=3.0, help="CFG scale (%(default)s)"
-    )
+    p.add_argument("--guidance-scale", type=float, default=3.0, help="CFG scale (%(default)s)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
     p.add_argument(
         "--top-k",
@@ -144,12 +132,12 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--top-p",
-        type=finite_float,
+        type=float,
         default=0.0,
         help="nucleus sampling: keep codes holding this much probability; 0 = off (%(default)s)",
     )
     p.add_argument(
-        "--temperature", type=finite_float, default=1.0, help="sampling temperature (%(default)s)"
+        "--temperature", type=float, default=1.0, help="sampling temperature (%(default)s)"
     )
     p.add_argument(
         "--dtype",
@@ -363,6 +351,16 @@ def check_generate_options(args: argparse.Namespace) -> None:
 
     if args.relative:
         raise ValueError("--relative was replaced by --alpha-scale projection")
+    for option in ("alpha", "seconds", "guidance_scale", "top_p", "temperature"):
+        value = getattr(args, option)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"--{option.replace('_', '-')} must be a finite number, got {value}")
+    if args.alpha_scale == "norm" and abs(args.alpha) > MAX_NORM_ALPHA:
+        raise ValueError(
+            f"--alpha {args.alpha:g} × the mean activation norm is past {MAX_NORM_ALPHA:g} (which "
+            "already turns a typical activation by 63°): use a smaller --alpha, or "
+            "--alpha-scale absolute for a raw strength"
+        )
     if args.cfg != "both" and args.guidance_scale <= 1:
         raise ValueError(
             f"--cfg {args.cfg} steers one half of classifier-free guidance only, but "

@@ -52,6 +52,11 @@ def _key(error: jsonschema.ValidationError) -> str:
     return path or "(top level)"
 
 
+# α in units of the mean ‖h‖ (alpha_scale: norm) at most this: 2 turns a typical h by 63°;
+# more is a stale absolute α (or a typo)
+MAX_NORM_ALPHA = 2.0
+
+
 def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Fill defaults into ``config`` in place and validate it; :class:`ConfigError` names keys."""
     schema = _unique_lists(yaml.safe_load(Path(schema_path).read_text()))
@@ -219,7 +224,6 @@ def _melody_conditioning_problems(config: dict) -> list[str]:
 
 def _steering_problems(config: dict) -> list[str]:
     steering, evaluation = config["steering"], config["evaluation"]
-    max_norm_alpha = 2.0  # 2 × mean ‖h‖ turns a typical h by 63°; more is a stale absolute α
     problems = [
         f"  steering.{key}: {value!r} is not in {where}"
         for key, values, where in (
@@ -251,10 +255,10 @@ def _steering_problems(config: dict) -> list[str]:
             "guidance off (half the prompts would be steered); use cfg both or a "
             "guidance_scale above 1"
         )
-    too_big = [a for a in steering["alphas"] if a > max_norm_alpha]
+    too_big = [a for a in steering["alphas"] if a > MAX_NORM_ALPHA]
     if steering["alpha_scale"] == "norm" and too_big:
         problems.append(
-            f"  steering.alphas: {too_big} exceed {max_norm_alpha:g} × the mean activation "
+            f"  steering.alphas: {too_big} exceed {MAX_NORM_ALPHA:g} × the mean activation "
             "norm (steering.alpha_scale 'norm'; 0.5 already overwhelms the prompt): use "
             "fractions such as [0.05, 0.1, 0.2, 0.3, 0.5], or steering.alpha_scale: absolute "
             "for absolute strengths"
