@@ -13,6 +13,7 @@ from musicsteer.corpora import syntheory
 from musicsteer.probing.probes import (
     probe_task,
 )
+from musicsteer.storage import write_table
 from musicsteer.tasks import balance_binary
 from tests.probing.science import chords_manifest
 
@@ -149,6 +150,27 @@ def test_build_and_write_genre_tasks(tmp_path: Path) -> None:
     assert index.loc["multilabel", "kind"] == "multilabel" and index.loc["multilabel", "n"] == 60
     back = pd.read_parquet(tmp_path / "a/pair_rock_to_pop.parquet")
     pd.testing.assert_frame_equal(back, tasks["pair_rock_to_pop"])
+
+
+def test_a_task_recipe_holds_only_what_the_task_depends_on(tmp_path: Path) -> None:
+    """Adding a pair must leave every other task's recipe (a job's params) and table alone."""
+    manifest = genre_manifest()
+    genres = ["rock", "pop", "folk"]
+    before = tk.genre_task_specs(genres, [("rock", "pop")])
+    after = tk.genre_task_specs(genres, [("rock", "pop"), ("folk", "rock")])
+    assert set(after) - set(before) == {"pair_folk_to_rock"}
+    assert all(after[name] == spec for name, spec in before.items())
+    one_by_one = {
+        name: tk.build_genre_task(manifest, name, spec, seed=0) for name, spec in after.items()
+    }
+    together = tk.build_genre_tasks(manifest, [("rock", "pop"), ("folk", "rock")], genres, seed=0)
+    assert list(one_by_one) == list(together)
+    for name, table in together.items():
+        pd.testing.assert_frame_equal(one_by_one[name], table)
+    paths = [write_table(t, tmp_path / f"{n}.parquet") for n, t in together.items()]
+    pd.testing.assert_frame_equal(tk.index_of_task_files(paths), tk.task_index(together))
+    with pytest.raises(ValueError, match="unknown kind 'ranking'"):
+        tk.build_genre_task(manifest, "x", {"kind": "ranking", "genres": genres}, seed=0)
 
 
 # --- SynTheory tasks -------------------------------------------------------------------

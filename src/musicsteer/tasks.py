@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from musicsteer.corpora.syntheory import (
     pitch_class,
     resolve_program,
 )
-from musicsteer.storage import write_table
+from musicsteer.storage import read_table, write_table
 
 BASE_COLUMNS = ["task", "kind", "clip_id", "label", "y"]
 INDEX_COLUMNS = ["task", "kind", "classes", "n"]
@@ -273,11 +273,52 @@ def pair_task_name(source: object, target: object) -> str:
     return f"pair_{_slug(source)}_to_{_slug(target)}"
 
 
+def genre_task_specs(genres: Sequence[str], pairs: Iterable[object]) -> dict[str, dict[str, Any]]:
+    """Each genre task's name and the recipe :func:`build_genre_task` follows.
+
+    A recipe holds only what its task depends on, so a pipeline that passes it as a
+    job's parameters reruns a task only when that task changes: adding a pair leaves
+    the one-vs-rest and multi-label tasks (and every probe and steering job on them)
+    alone.
+    """
+    genres = [str(g) for g in genres]
+    specs: dict[str, dict[str, Any]] = {
+        ovr_task_name(g): {"kind": "one_vs_rest", "positive": g, "genres": genres} for g in genres
+    }
+    for source, target in map(_pair, pairs):
+        specs[pair_task_name(source, target)] = {
+            "kind": "pairwise",
+            "source": source,
+            "target": target,
+        }
+    if len(genres) >= 2:
+        specs["multilabel"] = {"kind": "multilabel", "genres": genres}
+    return specs
+
+
 def genre_task_names(genres: Sequence[str], pairs: Iterable[object]) -> list[str]:
     """The genre tasks :func:`build_genre_tasks` writes, for the DAG to declare."""
-    names = [ovr_task_name(g) for g in genres]
-    names += [pair_task_name(*_pair(pair)) for pair in pairs]
-    return names + (["multilabel"] if len(genres) >= 2 else [])
+    return list(genre_task_specs(genres, pairs))
+
+
+def build_genre_task(
+    manifest: pd.DataFrame,
+    name: str,
+    spec: Mapping[str, Any],
+    seed: int,
+    per_class: int | None = None,
+) -> pd.DataFrame:
+    """One genre task from its recipe (see :func:`genre_task_specs`)."""
+    kind = spec["kind"]
+    if kind == "pairwise":
+        return pairwise(manifest, spec["source"], spec["target"], seed, per_class, task=name)
+    genres = [str(g) for g in spec["genres"]]
+    within = manifest.loc[manifest["label"].astype(str).isin(genres)]
+    if kind == "one_vs_rest":
+        return one_vs_rest(within, spec["positive"], seed, per_class, task=name)
+    if kind == "multilabel":
+        return multilabel(within, genres, seed, per_class, task=name)
+    raise ValueError(f"task {name!r}: unknown kind {kind!r} (one_vs_rest, pairwise, multilabel)")
 
 
 def build_genre_tasks(
@@ -294,13 +335,11 @@ def build_genre_tasks(
     with ``source``/``target`` keys (steering from source towards target).
     """
     genres = sorted(_counts(_usable(manifest), "label")) if genres is None else list(genres)
-    within = manifest.loc[manifest["label"].astype(str).isin([str(g) for g in genres])]
-    tasks = {ovr_task_name(g): one_vs_rest(within, g, seed, per_class) for g in genres}
-    for source, target in map(_pair, pairs):
-        tasks[pair_task_name(source, target)] = pairwise(manifest, source, target, seed, per_class)
-    if len(genres) >= 2:
-        tasks["multilabel"] = multilabel(within, genres, seed, per_class)
-    return tasks
+    specs = genre_task_specs(genres, pairs)
+    return {
+        name: build_genre_task(manifest, name, spec, seed, per_class)
+        for name, spec in specs.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -535,6 +574,11 @@ def task_index(tasks: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         for name, t in tasks.items()
     ]
     return pd.DataFrame(rows, columns=INDEX_COLUMNS)
+
+
+def index_of_task_files(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """The task index of task tables already written, one per ``<task>.parquet``."""
+    return task_index({Path(p).stem: read_table(p) for p in paths})
 
 
 def write_tasks(tasks: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:

@@ -15,10 +15,7 @@ from musicsteer.corpora.syntheory import subset_for
 from musicsteer.models.specs import TINY_MODELS, resolve_spec
 from musicsteer.steering.grid import VARIANT_KEYS, steering_parts
 from musicsteer.steering.routes import INSTRUMENTS, config_routes, pair_route_name
-from musicsteer.tasks import (
-    genre_task_names,
-    syntheory_task_names,
-)
+from musicsteer.tasks import genre_task_specs, syntheory_task_names
 
 
 def _stop(message):
@@ -156,7 +153,8 @@ SYNTHEORY_CONCEPTS = (
 )
 
 
-GENRE_TASKS = genre_task_names(config["data"]["genres"], PAIRS)
+# Each genre task's recipe: a task's job reruns only when its own recipe changes.
+GENRE_TASKS = genre_task_specs(config["data"]["genres"], PAIRS)
 _syn = config["syntheory"]
 SYNTHEORY_TASKS = syntheory_task_names(
     SYNTHEORY_CONCEPTS,
@@ -165,7 +163,7 @@ SYNTHEORY_TASKS = syntheory_task_names(
     _syn["task_key"],
     _syn["instrument_chords"],
 )
-PROBED_TASKS = GENRE_TASKS + list(SYNTHEORY_TASKS)
+PROBED_TASKS = list(GENRE_TASKS) + list(SYNTHEORY_TASKS)
 
 
 wildcard_constraints:
@@ -174,6 +172,7 @@ wildcard_constraints:
     corpus="genres|syntheory/notes|syntheory/chords|syntheory/chord_progressions",
     dataset="genres|syntheory_notes|syntheory_chords|syntheory_chord_progressions",
     task="[A-Za-z0-9_-]+",
+    genre_task="|".join(GENRE_TASKS),
     route="|".join(ROUTES),
     part="|".join(STEER_PARTS),
     baseline="|".join(BASELINES),

@@ -113,22 +113,35 @@ rule store_clips:
         "../scripts/store_clips.py"
 
 
-rule genre_tasks:
+# One job per genre task, with only that task's recipe as params: adding a pair builds
+# its own task and leaves every other task, probe and steering job as it is.
+rule genre_task:
     input:
         manifest="results/data/genres/manifest.parquet",
     output:
-        index="results/tasks/genres/index.tsv",
-        tasks=expand("results/tasks/genres/{task}.parquet", task=GENRE_TASKS),
+        task="results/tasks/genres/{genre_task}.parquet",
     log:
-        "logs/genre_tasks.log",
+        "logs/genre_task/{genre_task}.log",
     conda:
         ENV
     params:
-        pairs=PAIRS,
-        genres=config["data"]["genres"],
+        spec=lambda wildcards: GENRE_TASKS[wildcards.genre_task],
         seed=config["seed"],
     script:
-        "../scripts/genre_tasks.py"
+        "../scripts/genre_task.py"
+
+
+rule genre_task_index:
+    input:
+        tasks=expand("results/tasks/genres/{task}.parquet", task=GENRE_TASKS),
+    output:
+        index="results/tasks/genres/index.tsv",
+    log:
+        "logs/genre_task_index.log",
+    conda:
+        ENV
+    script:
+        "../scripts/genre_task_index.py"
 
 
 rule make_syntheory:
