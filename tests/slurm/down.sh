@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stop the test cluster of tests/slurm/up.sh: cancel its jobs, then stop slurmd,
-# slurmctld and munged by the pids in their pid files. Running it twice is fine.
+# slurmctld and munged by the pids in their pid files, and removes the config files
+# up.sh wrote: with a slurm.conf naming a controller that is down, every `snakemake`
+# start (the SLURM plugin runs `scontrol show config`) waits 9 s. Running it twice is fine.
 set -uo pipefail
 
 MARKER="# musicsteer single-node test cluster (tests/slurm/up.sh)"
@@ -38,4 +40,7 @@ fi
 stop "$RUN/slurmd.pid" slurmd
 stop "$RUN/slurmctld.pid" slurmctld
 stop "$RUN/munge/munged.pid" munged
+for conf in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+    [ -f "$conf" ] && grep -qxF "$MARKER" "$conf" && rm -f "$conf"
+done
 echo "slurm/down.sh: stopped"
