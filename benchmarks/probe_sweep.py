@@ -5,17 +5,22 @@ N = 3,000 clips, d = 1,536, stored as float16) carry a binary concept planted
 along one direction at one layer. The script times ``probing.probe_table`` (dim,
 bce and mse, 5-fold CV, both sites), then the obvious per-layer loop with the
 same folds (StandardScaler + LogisticRegression / Ridge, class means for dim) on
-a few layers of one site, extrapolated linearly to every layer and site. It checks
-that both give the same accuracy (±0.01) on the layers measured. The last line
-is ``probe_sweep_speedup <x>``.
+``--reference-layers`` layers of one site spread over the depth, extrapolated to
+every layer and site; the fastest and slowest measured layer bound that
+extrapolation. Both sides run with the same thread count, interleaved over
+``--repeats`` (batched, loop, batched, loop, ...), and the figures are min / median /
+max over the repeats. It checks that both give the same accuracy (±0.01) on the
+layers measured. The last line is ``probe_sweep_speedup <median x>``.
 
     .venv/bin/python benchmarks/probe_sweep.py [--layers 48] [--n 3000] [--d 1536]
+        [--repeats 3] [--reference-layers 6]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import numpy as np
@@ -93,10 +98,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch and BLAS threads")
     parser.add_argument(
-        "--reference-layers", type=int, default=3, help="layers measured with sklearn"
+        "--reference-layers", type=int, default=6, help="layers measured with sklearn"
     )
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
+
+
+def spread(values: list[float], unit: str = "s") -> str:
+    """``min / median / max`` of ``values``."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"min {low:.1f}{unit}, median {mid:.1f}{unit}, max {high:.1f}{unit}"
+
+
+def reference_layers(n_layers: int, count: int, planted: int) -> list[int]:
+    """``count`` layers spread evenly from the first to the last, the planted one included."""
+    spaced = np.linspace(0, n_layers - 1, num=max(count - 1, 1)).round().astype(int)
+    return sorted({planted, *spaced.tolist()})
 
 
 def main() -> None:
@@ -111,52 +129,56 @@ def main() -> None:
         for i, site in enumerate(sites)
     }
     shape = f"{args.sites} site(s) × {args.layers} layers, N={args.n}, d={args.d}, float16"
-    print(f"data: {shape}; concept planted at layer {planted}; {args.threads} threads")
+    print(f"data: {shape}; concept planted at layer {planted}; {args.threads} threads both sides")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    table = probe_table(
-        X_by_site, y, METHODS, args.folds, args.seed, L2, timings, scaling="feature"
-    )
-    batched = time.perf_counter() - start
-    print(f"batched probe_table ({len(sites)} sites, {args.folds}-fold CV): {batched:.1f} s")
-    for stage in ("prepare", "dim", "mse", "bce", "score"):
-        print(f"  {stage:8s} {timings.get(stage, 0.0):6.1f} s")
-    print(f"load average after batched run: {os.getloadavg()[0]:.2f}")
-
-    layers = sorted({planted, 0, args.layers - 1})[: args.reference_layers]
+    layers = reference_layers(args.layers, args.reference_layers, planted)
     splitter = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
     splits = list(splitter.split(np.zeros(args.n), y))
-    times = dict.fromkeys(METHODS, 0.0)
+    total_layers = args.layers * len(sites)
+
+    batched_s: list[float] = []
+    loop_s: list[float] = []
+    per_layer: list[float] = []  # seconds of one layer in the loop, every layer and repeat
     worst = 0.0
-    with threadpool_limits(args.threads):
-        for layer in layers:
-            X_layer = X_by_site[sites[0]][:, layer].astype(np.float32)
-            expected = reference_layer(X_layer, y, splits, times)
-            for method in METHODS:
-                rows = table[(table["site"] == sites[0]) & (table["method"] == method)]
-                got = float(rows.loc[rows["layer"] == layer, "accuracy"].iloc[0])
-                worst = max(worst, abs(got - expected[method]))
-                print(
-                    f"  layer {layer:2d} {method}: batched {got:.4f}, sklearn {expected[method]:.4f}"
-                )
-    factor = args.layers * len(sites) / len(layers)
-    measured = sum(times.values())
-    extrapolated = measured * factor
+    for repeat in range(args.repeats):
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        table = probe_table(
+            X_by_site, y, METHODS, args.folds, args.seed, L2, timings, scaling="feature"
+        )
+        batched_s.append(time.perf_counter() - start)
+        stages = ", ".join(f"{k} {timings.get(k, 0.0):.1f}" for k in ("prepare", "bce", "score"))
+        print(f"repeat {repeat}: batched probe_table {batched_s[-1]:.1f} s ({stages} s)")
+        times = dict.fromkeys(METHODS, 0.0)
+        with threadpool_limits(args.threads):
+            for layer in layers:
+                before = sum(times.values())
+                X_layer = X_by_site[sites[0]][:, layer].astype(np.float32)
+                expected = reference_layer(X_layer, y, splits, times)
+                per_layer.append(sum(times.values()) - before)
+                for method in METHODS:
+                    rows = table[(table["site"] == sites[0]) & (table["method"] == method)]
+                    got = float(rows.loc[rows["layer"] == layer, "accuracy"].iloc[0])
+                    worst = max(worst, abs(got - expected[method]))
+        loop_s.append(sum(times.values()) / len(layers) * total_layers)
+        print(
+            f"repeat {repeat}: sklearn loop {sum(times.values()):.1f} s on {len(layers)} layers "
+            f"{layers} → {loop_s[-1]:.1f} s for {total_layers} (extrapolated)"
+        )
+    speedups = [loop / batched for loop, batched in zip(loop_s, batched_s, strict=True)]
+    print(f"batched probe_table: {spread(batched_s)}")
+    print(f"sklearn per-layer loop, extrapolated: {spread(loop_s)}")
     print(
-        f"sklearn per-layer loop: measured {measured:.1f} s on {len(layers)} layer(s) of one "
-        f"site; extrapolated linearly to {args.layers} layers × {len(sites)} site(s): "
-        f"{extrapolated:.1f} s"
+        f"  bounds from the fastest / slowest layer measured: {min(per_layer) * total_layers:.1f}"
+        f" – {max(per_layer) * total_layers:.1f} s"
     )
-    for method in METHODS:
-        print(f"  {method}: {times[method] * factor:7.1f} s (extrapolated)")
+    print(f"speed-up per repeat: {spread(speedups, '×')}")
     verdict = "OK" if worst <= TOLERANCE else "MISMATCH"
     print(
         f"accuracy agreement on measured layers: max |diff| {worst:.4f} ({verdict}, ±{TOLERANCE})"
     )
-    print(f"batched total {batched:.1f} s vs per-layer loop {extrapolated:.1f} s (extrapolated)")
-    print(f"probe_sweep_speedup {extrapolated / batched:.1f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"probe_sweep_speedup {statistics.median(speedups):.1f}")
     if worst > TOLERANCE:
         raise SystemExit(1)
 
