@@ -1,4 +1,4 @@
-"""Evaluation: CLAP scoring of files, preservation, bootstrap CIs, the α rule, the tables."""
+"""Evaluation: CLAP scoring of files, preservation, CIs with prompts as clusters, the α rule, the tables."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_genre_fusion_table_in_the_papers_layout():
     scores.loc[scores.kind == "steered", "target"] = "pop"
     headline = {"site": "resid", "method": "mse", "layers": "best"}
     table, long, selection = tables.genre_fusion(
-        {("rock", "pop"): scores}, headline, AlphaRule(), {}, n_boot=200
+        {("rock", "pop"): scores}, headline, AlphaRule(), {}
     )
     assert list(table.columns[:5]) == tables.FUSION_COLUMNS
     assert table.Track.tolist() == ["Rock", "Rock Pop"]
@@ -31,8 +31,10 @@ def test_genre_fusion_table_in_the_papers_layout():
     )
     assert selection.alpha.tolist() == [8.0]
     markdown = tables.fusion_markdown(table)
-    assert "| Rock | Rock: 0.900 | Pop: 0.100 |" in markdown
-    assert "| Rock Pop | Rock: 0.700 [" in markdown  # steered row carries its CI
+    assert "| Rock → Pop | Rock | Rock: 0.900 | Pop: 0.100 | – | 4 |" in markdown
+    # the steered row carries its CI, the chosen α and setting, and n
+    assert "| Rock → Pop | Rock Pop | Rock: 0.700 [" in markdown
+    assert "| 8 (resid, mse, 2) | 4 |" in markdown
 
 
 def test_instrument_table_rows():
@@ -73,7 +75,7 @@ def test_instrument_table_rows():
             )
     scores = pd.DataFrame(rows)
     headline = {"site": "resid", "method": "mse", "layers": "best"}
-    table, _, selection = tables.instrument_transfer(scores, headline, AlphaRule(), n_boot=100)
+    table, _, selection = tables.instrument_transfer(scores, headline, AlphaRule())
     assert table.Track.tolist() == [
         "Melody input",
         "Ground Truth",
@@ -84,9 +86,8 @@ def test_instrument_table_rows():
     assert list(table.columns[1:4]) == ["Flute Score", "Violin Score", "Xylophone Score"]
     np.testing.assert_allclose(table.iloc[0, 1:4].astype(float), [0.2, 0.3, 0.5])
     np.testing.assert_allclose(table.iloc[3, 1:4].astype(float), [0.2, 0.6, 0.2])
-    assert "| GT Violin | 0.2000 | 0.6000 | 0.2000 |" in tables.instrument_markdown(
-        table, instruments
-    )
+    markdown = tables.instrument_markdown(table, instruments)
+    assert "| GT Violin | 0.200 (n = 1) | 0.600 (n = 1) | 0.200 (n = 1) | 4 (" in markdown
     assert set(selection.target) == set(instruments)
 
 
@@ -136,7 +137,7 @@ HEADLINE = {"site": "resid", "method": "mse", "layers": "best"}
 def test_alpha_is_chosen_on_the_selection_seeds_and_scores_on_the_others():
     scores = _seeded_scores(PLANTED)
     table, long, selection = tables.genre_fusion(
-        {("rock", "pop"): scores}, HEADLINE, AlphaRule(), {}, select_seeds=[0], n_boot=300
+        {("rock", "pop"): scores}, HEADLINE, AlphaRule(), {}, select_seeds=[0]
     )
     assert selection.alpha.tolist() == [4.0] and selection.select_seeds.tolist() == ["0"]
     assert "+0.300" in selection.reason.iloc[0]  # the seed-0 gain picked it
@@ -148,7 +149,9 @@ def test_alpha_is_chosen_on_the_selection_seeds_and_scores_on_the_others():
     assert steered["Genre 1 Score"] == pytest.approx(0.85, abs=1e-12)
     assert steered.alpha == 4.0 and table.n.tolist() == [4, 4]  # 2 prompts × 2 seeds
     low, high = steered["Genre 2 CI low"], steered["Genre 2 CI high"]
-    assert 0.14 - 1e-12 <= low < 0.15 < high <= 0.16 + 1e-12  # seed 0's 0.39/0.41 left out
+    # the interval of seeds 1, 2 alone (seed 0's 0.39/0.41 left out), prompts as clusters
+    report_only = stats.clustered_interval([0.14, 0.14, 0.16, 0.16], [0, 0, 1, 1], bounds=(0, 1))
+    assert (low, high) == pytest.approx(report_only[1:3])
     assert table.select_seeds.tolist() == ["0", "0"]
     assert table.report_seeds.tolist() == ["1,2", "1,2"]
     gain = long[(long.metric == "gain") & (long.label == "pop") & (long.label_set == "pair")]
@@ -159,21 +162,21 @@ def test_alpha_is_chosen_on_the_selection_seeds_and_scores_on_the_others():
     assert "α chosen on seed 0; scores on seeds 1, 2 (n = 4 " in markdown
 
 
-def _previous_genre_fusion(scores, headline, rule, n_boot):
+def _previous_genre_fusion(scores, headline, rule):
     """The tables before the seed split: α chosen and scores reported on every sample."""
-    sweep = stats.sweep_table(scores, n_boot)
+    sweep = stats.sweep_table(scores)
     selection = stats.selection_table(sweep, rule, "rock")
     choice = tables._headline_choice(selection, headline, "rock → pop")
-    return pd.DataFrame(tables.fusion_rows(scores, sweep, choice, "rock", {}, n_boot))
+    return pd.DataFrame(tables.fusion_rows(scores, sweep, choice, "rock", {}))
 
 
 @pytest.mark.parametrize("select_seeds", [None, []])
 def test_without_selection_seeds_the_tables_are_as_before_and_say_so(select_seeds):
     scores = _seeded_scores(PLANTED)
     table, long, selection = tables.genre_fusion(
-        {("rock", "pop"): scores}, HEADLINE, AlphaRule(), {}, select_seeds, n_boot=300
+        {("rock", "pop"): scores}, HEADLINE, AlphaRule(), {}, select_seeds
     )
-    before = _previous_genre_fusion(scores, HEADLINE, AlphaRule(), 300)
+    before = _previous_genre_fusion(scores, HEADLINE, AlphaRule())
     pd.testing.assert_frame_equal(table[before.columns], before)
     # every seed: α = 8 (mean gain 0.5/3 > 0.4/3), pop 0.1333 + 0.1667
     assert selection.alpha.tolist() == [8.0] and table.alpha.tolist() == [0.0, 8.0]
@@ -181,7 +184,7 @@ def test_without_selection_seeds_the_tables_are_as_before_and_say_so(select_seed
     assert table.n.tolist() == [6, 6]
     assert table.select_seeds.tolist() == table.report_seeds.tolist() == ["0,1,2"] * 2
     pd.testing.assert_frame_equal(
-        long.drop(columns=["source", "report_seeds"]), stats.sweep_table(scores, 300)
+        long.drop(columns=["source", "report_seeds"]), stats.sweep_table(scores)
     )
     assert "same seeds 0, 1, 2" in tables.fusion_markdown(table)
     assert "biased upwards" in tables.fusion_markdown(table)
@@ -240,7 +243,7 @@ def test_instrument_transfer_chooses_on_selection_seeds():
                     )
     scores = pd.DataFrame(rows)
     table, long, selection = tables.instrument_transfer(
-        scores, HEADLINE, AlphaRule(source_floor=None), select_seeds=[0], n_boot=100
+        scores, HEADLINE, AlphaRule(source_floor=None), select_seeds=[0]
     )
     assert selection.set_index("target").alpha.to_dict() == {"Flute": 4.0, "Violin": 8.0}
     assert table.Track.tolist() == ["Melody input", "Ground Truth", "GT Flute", "GT Violin"]
@@ -249,7 +252,8 @@ def test_instrument_transfer_chooses_on_selection_seeds():
     assert table.n.tolist() == [1, 1, 1, 1] and set(table.report_seeds) == {"1"}
     assert set(long.report_seeds) == {"1"} and set(selection.select_seeds) == {"0"}
     markdown = tables.instrument_markdown(table, instruments)
-    assert "| GT Flute | 0.5500 | 0.4500 |" in markdown
+    # one generation per row: no interval, "n = 1" instead, and the α each row was steered with
+    assert "| GT Flute | 0.550 (n = 1) | 0.450 (n = 1) | 4 (resid, mse, 1) | 1 |" in markdown
     assert "α chosen on seed 0; scores on seed 1 (n = 1 " in markdown
     everything, _, chosen = tables.instrument_transfer(
         scores, HEADLINE, AlphaRule(source_floor=None)

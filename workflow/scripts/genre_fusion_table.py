@@ -8,11 +8,11 @@ from musicsteer.logs import job_log
 from musicsteer.storage import read_table, write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     pairs = [tuple(pair) for pair in p.pairs]
     scores = {pair: read_table(path) for pair, path in zip(pairs, inp.scores, strict=True)}
     table, long, selection = genre_fusion(
-        scores, p.headline, AlphaRule(**p.rule), p.display, p.select_seeds, p.n_boot, p.seed
+        scores, p.headline, AlphaRule(**p.rule), p.display, p.select_seeds
     )
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")

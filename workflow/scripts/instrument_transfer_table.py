@@ -8,10 +8,10 @@ from musicsteer.logs import job_log
 from musicsteer.storage import read_table, write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     scores = read_table(inp.scores)
     table, long, selection = instrument_transfer(
-        scores, p.headline, AlphaRule(**p.rule), p.select_seeds, p.n_boot, p.seed
+        scores, p.headline, AlphaRule(**p.rule), p.select_seeds
     )
     instruments = [c.removesuffix(" Score") for c in table.columns if c.endswith(" Score")]
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)

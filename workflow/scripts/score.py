@@ -13,7 +13,7 @@ from musicsteer.steering.routes import Route
 from musicsteer.storage import read_table, write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     route = Route(**p.route)
     model, processor = load_clap(p.model, device=p.device)
     scores = score_route(
@@ -25,5 +25,5 @@ with job_log(snakemake.log) as log:
         partial(tqdm, desc="CLAP batches", mininterval=10),
     )
     write_table(scores, out.scores)
-    write_table(sweep_table(scores, p.n_boot, seed=p.seed), out.sweep)
+    write_table(sweep_table(scores), out.sweep)
     log.info("scored %s against %s with %s", route.name, dict(route.label_sets), p.model)

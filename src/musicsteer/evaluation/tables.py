@@ -4,7 +4,9 @@ Scores come from :mod:`musicsteer.evaluation.clap`, statistics and the α rule f
 :mod:`musicsteer.evaluation.stats`.
 
 Statistics: the unit of evidence is one (prompt, seed) generation. Means come with
-95 % percentile-bootstrap intervals over those units; gains are paired (the steered
+95 % t-intervals that treat prompts as clusters (seeds of one prompt are not
+independent draws; :func:`musicsteer.evaluation.stats.clustered_interval`), and no
+interval below 3 units; gains are paired (the steered
 sample minus the original with the same prompt and seed). *Preservation* is the
 cosine between the CLAP audio embeddings of a steered sample and its original: 1
 means CLAP hears the same music, genre *fusion* means the target score rises while
@@ -133,12 +135,10 @@ def fusion_rows(
     choice: Mapping[str, object],
     source: str,
     display: Mapping[str, str],
-    n_boot: int = 2000,
-    seed: int = 0,
 ) -> list[dict]:
     """The original row and the steered row (at the chosen setting) of one pair."""
     target = str(choice["target"])
-    ref = reference_stats(scores[scores.label_set == "pair"], "original", n_boot, seed=seed)
+    ref = reference_stats(scores[scores.label_set == "pair"], "original")
     chosen = sweep[(sweep.label_set.isin(["pair", ""]))]
     for key in GRID_KEYS:
         chosen = chosen[chosen[key] == choice[key]]
@@ -191,14 +191,28 @@ def _name(label: str, display: Mapping[str, str]) -> str:
 
 
 def fusion_markdown(table: pd.DataFrame) -> str:
-    """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI."""
-    lines = ["| Track | Genre 1 Score | Genre 2 Score |", "|---|---|---|"]
+    """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI, the pair,
+    the chosen α and setting, and the number of generations per row."""
+    lines = [
+        "| Pair | Track | Genre 1 Score | Genre 2 Score | α (site, method, layer) | n |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in table.to_dict("records"):
         cells = [
             f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}") for i in (1, 2)
         ]
-        lines.append(f"| {r['Track']} | {cells[0]} | {cells[1]} |")
+        pair = f"{r['Genre 1']} → {r['Genre 2']}"
+        lines.append(
+            f"| {pair} | {r['Track']} | {cells[0]} | {cells[1]} | {_setting_text(r)} | {r['n']} |"
+        )
     return _with_note(lines, table)
+
+
+def _setting_text(row: Mapping[Hashable, object]) -> str:
+    """``0.25 (resid, mse, 3)`` for a steered row, ``–`` for unsteered audio."""
+    if row.get("kind") != "steered":
+        return "–"
+    return f"{row['alpha']:g} ({row['site']}, {row['method']}, {row['layer']})"
 
 
 def _with_note(lines: list[str], table: pd.DataFrame) -> str:
@@ -207,10 +221,12 @@ def _with_note(lines: list[str], table: pd.DataFrame) -> str:
 
 
 def _ci(row: Mapping[Hashable, object], prefix: str) -> str:
+    """`` [low, high]``; `` (n = 2)`` where too few units gave no interval; nothing for
+    values that were all the same."""
     low, high = row.get(f"{prefix} CI low"), row.get(f"{prefix} CI high")
-    if low is None or high is None or not np.isfinite(cast(float, low)) or low == high:
-        return ""
-    return f" [{low:.3f}, {high:.3f}]"
+    if low is None or high is None or not np.isfinite(cast(float, low)):
+        return f" (n = {row['n']})" if "n" in row else ""
+    return "" if low == high else f" [{low:.3f}, {high:.3f}]"
 
 
 def instrument_rows(
@@ -218,14 +234,12 @@ def instrument_rows(
     sweep: pd.DataFrame,
     choices: pd.DataFrame,
     instruments: Sequence[str],
-    n_boot: int = 2000,
-    seed: int = 0,
 ) -> list[dict]:
     """The paper's instrument-transfer rows: the input melody, the unsteered
     generation ("Ground Truth") and one steered row per target instrument."""
     rows = []
     for kind, track in (("input", "Melody input"), ("original", "Ground Truth")):
-        ref = reference_stats(scores[scores.label_set == "all"], kind, n_boot, seed=seed)
+        ref = reference_stats(scores[scores.label_set == "all"], kind)
         if ref.empty:
             continue
         stats = {label: _stat(ref, label=label) for label in instruments}
@@ -271,23 +285,26 @@ def _instrument_row(
 
 
 def instrument_markdown(table: pd.DataFrame, instruments: Sequence[str]) -> str:
-    """The instrument-transfer table as the paper prints it."""
-    head = "| Track | " + " | ".join(f"{i} Score" for i in instruments) + " |"
-    lines = [head, "|---|" + "---|" * len(instruments)]
+    """The instrument-transfer table as the paper prints it, with the 95 % CIs, the
+    chosen α and setting, and the number of generations per row."""
+    head = "| Track | " + " | ".join(f"{i} Score" for i in instruments) + " | α | n |"
+    lines = [head, "|---|" + "---|" * (len(instruments) + 2)]
     for r in table.to_dict("records"):
-        cells = [f"{r[f'{i} Score']:.4f}" for i in instruments]
-        lines.append(f"| {r['Track']} | " + " | ".join(cells) + " |")
+        cells = [f"{r[f'{i} Score']:.3f}" + _ci(r, i) for i in instruments]
+        lines.append(
+            f"| {r['Track']} | " + " | ".join(cells) + f" | {_setting_text(r)} | {r['n']} |"
+        )
     return _with_note(lines, table)
 
 
 def split_sweeps(
-    scores: pd.DataFrame, select_seeds: Sequence[int] | None, n_boot: int = 2000, seed: int = 0
+    scores: pd.DataFrame, select_seeds: Sequence[int] | None
 ) -> tuple[SeedSplit, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(split, select_sweep, report_scores, report_sweep)``: :func:`sweep_table` of the
     selection seeds (to pick α on) and of the report seeds (to print)."""
     split, select, report = split_seeds(scores, select_seeds)
-    select_sweep = sweep_table(select, n_boot, seed=seed)
-    report_sweep = sweep_table(report, n_boot, seed=seed) if split.held_out else select_sweep
+    select_sweep = sweep_table(select)
+    report_sweep = sweep_table(report) if split.held_out else select_sweep
     return split, select_sweep, report, report_sweep
 
 
@@ -297,8 +314,6 @@ def genre_fusion(
     rule: AlphaRule,
     display: Mapping[str, str],
     select_seeds: Sequence[int] | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(table, long, selection)`` for (source, target) pairs in the given order.
 
@@ -309,14 +324,13 @@ def genre_fusion(
     """
     rows, longs, selections = [], [], []
     for (source, target), pair_scores in scores.items():
-        split, chosen_on, report, sweep = split_sweeps(pair_scores, select_seeds, n_boot, seed)
+        split, chosen_on, report, sweep = split_sweeps(pair_scores, select_seeds)
         selection = selection_table(chosen_on, rule, source).assign(
             select_seeds=split.columns()["select_seeds"]
         )
         choice = _headline_choice(selection, headline, f"{source} → {target}")
         rows += [
-            row | split.columns()
-            for row in fusion_rows(report, sweep, choice, source, display, n_boot, seed)
+            row | split.columns() for row in fusion_rows(report, sweep, choice, source, display)
         ]
         longs.append(sweep.assign(source=source, report_seeds=split.columns()["report_seeds"]))
         selections.append(selection)
@@ -333,14 +347,12 @@ def instrument_transfer(
     headline: Mapping[str, str],
     rule: AlphaRule,
     select_seeds: Sequence[int] | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(table, long, selection)``: the paper's instrument-transfer rows at the headline,
     α chosen on the ``select_seeds`` samples and scores over the other seeds (None or
     empty: every seed does both); ``long`` is the sweep over the report seeds."""
     instruments = list(dict.fromkeys(scores[scores.label_set == "all"].label))
-    split, chosen_on, report, sweep = split_sweeps(scores, select_seeds, n_boot, seed)
+    split, chosen_on, report, sweep = split_sweeps(scores, select_seeds)
     selection = selection_table(chosen_on, rule, None, label_set="all").assign(
         select_seeds=split.columns()["select_seeds"]
     )
@@ -351,7 +363,7 @@ def instrument_transfer(
             if t in set(selection.target)
         ]
     )
-    rows = instrument_rows(report, sweep, choices, instruments, n_boot, seed)
+    rows = instrument_rows(report, sweep, choices, instruments)
     table = pd.DataFrame([row | split.columns() for row in rows])
     return table, sweep.assign(report_seeds=split.columns()["report_seeds"]), selection
 
