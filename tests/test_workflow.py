@@ -165,6 +165,21 @@ def test_demo_scores_are_recomputable_with_the_cli(demo_run):
         assert got["pop"] == pytest.approx(want["pop"], abs=1e-4)
 
 
+def test_heavy_jobs_declare_threads_and_leave_benchmarks(demo_run):
+    """Every model job wrote a Snakemake benchmark (seconds, peak memory), and the demo's
+    `threads: 1` reached the jobs: each says in its log how many threads it holds to."""
+    work, _ = demo_run
+    bench = work / "results/benchmarks"
+    for rule in ("extract_activations", "probe_task", "generate_baseline", "steer", "score"):
+        tables = list((bench / rule).rglob("*.tsv"))
+        assert tables, f"no benchmark for {rule}"
+        first = pd.read_csv(tables[0], sep="\t")
+        assert {"s", "max_rss"} <= set(first.columns) and (first.s > 0).all()
+    for rule in ("extract_activations", "steer", "score"):
+        logs = list((work / "logs" / rule).rglob("*.log"))
+        assert logs and all("CPU threads: 1 " in log.read_text() for log in logs), rule
+
+
 def test_second_run_has_nothing_to_do(demo_run):
     work, _ = demo_run
     again = snakemake(work, "--dry-run", *DEMO)

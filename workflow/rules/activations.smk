@@ -9,8 +9,11 @@ rule extract_activations:
         index="results/activations/{dataset}/index.parquet",
     log:
         "logs/extract_activations/{dataset}.log",
+    benchmark:
+        "results/benchmarks/extract_activations/{dataset}.tsv"
     conda:
         ENV
+    threads: THREADS
     resources:
         gpu=1 if config["device"] == "cuda" else 0,
     params:

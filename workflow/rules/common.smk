@@ -71,6 +71,8 @@ METHODS = config["probing"]["methods"]
 MODELS_DIR = config["models"]["dir"]
 ENV = "../envs/musicsteer.yaml"
 GPU = 1 if config["device"] == "cuda" else 0
+# CPU threads of each model job; the scripts hold torch and BLAS to snakemake.threads.
+THREADS = config["threads"]
 STEER = config["steering"]
 EVAL = config["evaluation"]
 TRANSFER = config["instrument_transfer"]

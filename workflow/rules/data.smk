@@ -104,6 +104,8 @@ rule store_clips:
         clips="results/data/{corpus}/clips.parquet",
     log:
         "logs/store_clips/{corpus}.log",
+    benchmark:
+        "results/benchmarks/store_clips/{corpus}.tsv"
     conda:
         ENV
     params:
@@ -150,6 +152,8 @@ rule make_syntheory:
         skipped="results/data/syntheory/{concept}/skipped.tsv",
     log:
         "logs/make_syntheory/{concept}.log",
+    benchmark:
+        "results/benchmarks/make_syntheory/{concept}.tsv"
     conda:
         ENV
     # FluidSynth threads (full SynTheory: ~10 min on 2); raise with --set-threads make_syntheory=N

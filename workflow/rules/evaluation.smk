@@ -1,4 +1,4 @@
-# Zero-shot CLAP scores of original vs steered audio, the α sweep with bootstrap CIs,
+# Zero-shot CLAP scores of original vs steered audio, the α sweep with CIs (prompts as clusters),
 # the α choice, and the paper's genre-fusion and instrument-transfer tables. The tables
 # pick α on the samples of evaluation.select_seeds and report the other seeds.
 
@@ -13,8 +13,11 @@ rule score:
         sweep="results/evaluation/{route}/sweep.parquet",
     log:
         "logs/score/{route}.log",
+    benchmark:
+        "results/benchmarks/score/{route}.tsv"
     conda:
         ENV
+    threads: THREADS
     resources:
         gpu=GPU,
     params:
@@ -22,8 +25,6 @@ rule score:
         model=model_path("clap"),
         device=config["device"],
         batch_size=EVAL["batch_size"],
-        n_boot=EVAL["bootstrap"],
-        seed=config["seed"],
     script:
         "../scripts/score.py"
 
@@ -50,8 +51,6 @@ rule genre_fusion_table:
         headline=HEADLINE,
         rule=ALPHA_RULE,
         select_seeds=EVAL["select_seeds"],
-        n_boot=EVAL["bootstrap"],
-        seed=config["seed"],
     script:
         "../scripts/genre_fusion_table.py"
 
@@ -76,7 +75,5 @@ rule instrument_transfer_table:
         headline=HEADLINE,
         rule=ALPHA_RULE,
         select_seeds=EVAL["select_seeds"],
-        n_boot=EVAL["bootstrap"],
-        seed=config["seed"],
     script:
         "../scripts/instrument_transfer_table.py"

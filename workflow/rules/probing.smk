@@ -9,8 +9,11 @@ rule cluster_dataset:
         jaccard="results/probing/{dataset}/jaccard.parquet",
     log:
         "logs/cluster_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/cluster_dataset/{dataset}.tsv"
     conda:
         ENV
+    threads: THREADS
     params:
         sites=SITES,
         seed=config["seed"],
@@ -31,8 +34,11 @@ rule probe_task:
         vectors=directory("results/vectors/tasks/{task}"),
     log:
         "logs/probe_task/{task}.log",
+    benchmark:
+        "results/benchmarks/probe_task/{task}.tsv"
     conda:
         ENV
+    threads: THREADS
     params:
         sites=SITES,
         probing=PROBE_SETTINGS,

@@ -11,8 +11,11 @@ rule generate_baseline:
         samples="results/steering/originals/{baseline}/samples.parquet",
     log:
         "logs/generate_baseline/{baseline}.log",
+    benchmark:
+        "results/benchmarks/generate_baseline/{baseline}.tsv"
     conda:
         ENV
+    threads: THREADS
     resources:
         gpu=GPU,
     params:
@@ -32,8 +35,11 @@ rule steer:
         samples="results/steering/{route}/{part}/samples.parquet",
     log:
         "logs/steer/{route}/{part}.log",
+    benchmark:
+        "results/benchmarks/steer/{route}/{part}.tsv"
     conda:
         ENV
+    threads: THREADS
     resources:
         gpu=GPU,
     params:

@@ -5,7 +5,7 @@ from pathlib import Path
 from musicsteer.logs import job_log
 from musicsteer.models.tiny import build_builtin
 
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     out = build_builtin(
         snakemake.wildcards.name, Path(snakemake.output[0]).parent, snakemake.params.seed
     )

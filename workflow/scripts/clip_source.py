@@ -7,7 +7,7 @@ from musicsteer.logs import job_log
 from musicsteer.storage import write_table
 
 p, w = snakemake.params, snakemake.wildcards
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     tracks, unlisted = source_tracks(w.source, p.root, p.genres, p.genre_map, p.fma_subset)
     manifest, skipped = build_manifest(tracks, p.clip_seconds, p.silence_db)
     skipped = pd.concat([unlisted, skipped], ignore_index=True)

@@ -11,7 +11,7 @@ from musicsteer.storage import read_table, write_table
 
 p = snakemake.params
 folder = Path(snakemake.input.index).parent
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     index = read_table(snakemake.input.index)
     labels = index.label.to_numpy()
     acts = {site: load_site(folder, site, index_table=index) for site in p.sites}

@@ -7,7 +7,7 @@ from musicsteer.logs import job_log
 from musicsteer.storage import read_table, write_table
 
 p, out = snakemake.params, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     manifests = [read_table(path) for path in snakemake.input.manifests]
     combined = combine_manifests(manifests, p.per_class, p.seed)
     combined = combined[combined.label.isin(p.genres)].reset_index(drop=True)

@@ -8,7 +8,7 @@ from musicsteer.models.loading import load_musicgen
 from musicsteer.storage import read_table, write_table
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     mg = load_musicgen(p.model, device=p.device, dtype=p.dtype)
     settings = ExtractSettings(
         model=p.model,

@@ -5,7 +5,7 @@ from musicsteer.report.figures import plot_alpha_sweep
 from musicsteer.steering.routes import Route
 from musicsteer.storage import read_table
 
-with job_log(snakemake.log):
+with job_log(snakemake.log, snakemake.threads):
     route = Route(**snakemake.params.route)
     plot_alpha_sweep(
         read_table(snakemake.input.sweep),

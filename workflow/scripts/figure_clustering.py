@@ -4,7 +4,7 @@ from musicsteer.logs import job_log
 from musicsteer.report.figures import plot_clustering, plot_jaccard
 from musicsteer.storage import read_table
 
-with job_log(snakemake.log):
+with job_log(snakemake.log, snakemake.threads):
     plot_clustering(
         read_table(snakemake.input.clustering),
         snakemake.output.clustering,

@@ -9,7 +9,7 @@ from musicsteer.steering.routes import Route
 from musicsteer.storage import write_table
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     mg = load_musicgen(p.model, device=p.device, dtype=p.dtype)
     route, generation = Route(**p.route), Generation(**p.generation)
     folder = Path(out.samples).parent

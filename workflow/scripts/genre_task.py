@@ -5,7 +5,7 @@ from musicsteer.storage import read_table, write_table
 from musicsteer.tasks import build_genre_task
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     name = snakemake.wildcards.genre_task
     task = build_genre_task(read_table(snakemake.input.manifest), name, p.spec, p.seed)
     write_table(task, snakemake.output.task)

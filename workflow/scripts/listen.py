@@ -10,7 +10,7 @@ from musicsteer.steering.routes import Route
 from musicsteer.storage import read_table
 
 inp, p = snakemake.input, snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     route = Route(**p.route)
     samples = pd.concat([read_table(inp.originals), read_table(inp.steered)])
     intro = (

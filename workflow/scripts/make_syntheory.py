@@ -9,7 +9,7 @@ from musicsteer.logs import job_log
 from musicsteer.storage import write_table
 
 p, w = snakemake.params, snakemake.wildcards
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     if p.source == "hub":
         manifest = load_hub_syntheory(w.concept, p.audio_dir)
     else:

@@ -14,7 +14,7 @@ from musicsteer.mini.build import Codes, save_half, train_clap_on_decoded, train
 from musicsteer.mini.clap import ClapTraining
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     torch.set_num_threads(snakemake.threads)
     codec = EncodecModel.from_pretrained(Path(inp.codec).parent).eval()
     settings = ClapTraining(**p.training)

@@ -15,7 +15,7 @@ from musicsteer.mini.codec import CodecTraining
 from musicsteer.storage import share_folder
 
 p, out = snakemake.params, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     torch.set_num_threads(snakemake.threads)
     manifest = pd.read_csv(snakemake.input.manifest, sep="\t")
     settings = CodecTraining(**p.training)

@@ -12,7 +12,7 @@ from musicsteer.logs import job_log
 from musicsteer.mini.build import encode_corpus
 from musicsteer.storage import atomic_path
 
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     torch.set_num_threads(snakemake.threads)
     codec = EncodecModel.from_pretrained(Path(snakemake.input.codec).parent).eval()
     manifest = pd.read_csv(snakemake.input.manifest, sep="\t")

@@ -7,7 +7,7 @@ from musicsteer.mini.corpus import render_training_corpus
 from musicsteer.storage import write_table
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     manifest = render_training_corpus(
         Path(snakemake.output.manifest).parent,
         p.genres,

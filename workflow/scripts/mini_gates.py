@@ -13,7 +13,7 @@ from musicsteer.mini.release import manifest, plot_training
 from musicsteer.models.loading import load_clap, load_musicgen
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     torch.set_num_threads(snakemake.threads)
     torch.manual_seed(p.seed)
     codec = EncodecModel.from_pretrained(Path(inp.codec).parent).eval()

@@ -21,7 +21,7 @@ from musicsteer.mini.build import (
 from musicsteer.mini.lm import LMTraining
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     torch.set_num_threads(snakemake.threads)
     codec = EncodecModel.from_pretrained(Path(inp.codec).parent).eval()
     codes = Codes.load(inp.codes)

@@ -10,7 +10,7 @@ from musicsteer.probing.selection import summary_table
 from musicsteer.storage import read_table, write_table
 
 p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     task = read_table(snakemake.input.task)
     acts, norms = load_task_activations(Path(snakemake.input.index).parent, p.sites, task)
     if any(n is None for n in norms.values()):

@@ -5,7 +5,7 @@ from musicsteer.render.genres import render_genre_corpus
 from musicsteer.storage import write_table
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     table = render_genre_corpus(
         p.root, p.genres, p.tracks, seconds=p.seconds, seed=p.seed, soundfont=p.soundfont
     )

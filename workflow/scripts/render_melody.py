@@ -7,7 +7,7 @@ from musicsteer.logs import job_log
 from musicsteer.render.melody import render_melody
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     if is_audio_path(p.melody):
         wave = load(p.melody, SAMPLE_RATE)
         log.info("melody from %s", p.melody)

@@ -7,7 +7,7 @@ from musicsteer.logs import job_log
 from musicsteer.storage import read_table, write_table
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     manifest = read_table(snakemake.input.manifest)
     folder = Path(snakemake.output.clips).with_suffix("")
     stored = write_clip_shards(manifest, folder, p.sample_rate, p.shard_size)

@@ -7,7 +7,7 @@ from musicsteer.storage import read_table
 from musicsteer.tasks import syntheory_tasks, write_tasks
 
 p = snakemake.params
-with job_log(snakemake.log) as log:
+with job_log(snakemake.log, snakemake.threads) as log:
     manifests = {
         c: read_table(f) for c, f in zip(p.concepts, snakemake.input.manifests, strict=True)
     }
