@@ -369,6 +369,12 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
         "--top-p must be": gen_args(models_dir, out, "--prompt", "a", "--top-p", "1.5"),
         "--temperature must be": gen_args(models_dir, out, "--prompt", "a", "--temperature", "0"),
         "does not exist": gen_args(models_dir, out, "--prompt", "a", model="./no/such/model"),
+        "--device 'cuda', but torch": gen_args(
+            models_dir, out, "--prompt", "a", "--device", "cuda"
+        ),
+        "fitted on 'tiny-musicgen', not on --model 'tiny-musicgen-melody'": gen_args(
+            models_dir, out, "--prompt", "a", "--vector", str(good), model="tiny-musicgen-melody"
+        ),
         "junk.wav: unreadable": [
             "score",
             str(tmp_path / "junk.wav"),
@@ -381,6 +387,8 @@ def test_bad_input_is_one_line_and_exit_2(plain, models_dir, tmp_path, capsys):
             str(models_dir),
         ],
     }
+    if __import__("torch").cuda.is_available():
+        del cases["--device 'cuda', but torch"]
     for needle, argv in cases.items():
         assert main(argv) == 2, needle
         err = capsys.readouterr().err
@@ -474,3 +482,65 @@ def test_console_script(plain, models_dir, tmp_path):
     assert failed.stderr.strip().splitlines() == [
         f"musicsteer: error: vector has d=48 (from {plain.name}), the model has d=64"
     ]
+
+
+def test_force_steers_with_a_vector_of_another_model(plain, melody_model, models_dir, tmp_path):
+    """Same width, other model: refused above, steered with --force (the user's call)."""
+    vector = make_vector(plain, tmp_path / "v.npz")
+    assert melody_model.model.decoder.config.hidden_size == plain.model.decoder.config.hidden_size
+    argv = gen_args(
+        models_dir,
+        tmp_path / "o.wav",
+        "--prompt",
+        "a",
+        "--vector",
+        str(vector),
+        "--force",
+        model="tiny-musicgen-melody",
+    )
+    assert main(argv) == 0 and (tmp_path / "o.wav").exists()
+
+
+def test_a_terminal_gets_status_lines_and_progress_bars(models_dir, tmp_path):
+    """On a TTY (a pseudo-terminal here) generate says what it loads and shows a bar;
+    the other tests (stderr captured, not a TTY) see one line per error and nothing else."""
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = os.openpty()
+    # a terminal 24 × 100 (a new pseudo-terminal is 0 × 0, where tqdm draws nothing)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    argv = gen_args(models_dir, tmp_path / "o.wav", "--prompt", "a")
+    done = subprocess.run(
+        [sys.executable, "-m", "musicsteer.cli", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=300,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    text = seen.decode(errors="replace")
+    assert done.returncode == 0, text
+    assert "musicsteer: loading tiny-musicgen on cpu" in text
+    assert f"{STEPS}/{STEPS}" in text and "generating" in text, text
+
+
+def test_generate_reports_every_decoder_step(plain):
+    calls: list[int] = []
+    plain_waves = generation.generate(plain, ["a", "b"], STEPS, seed=1)
+    waves = generation.generate(
+        plain, ["a", "b"], STEPS, seed=1, progress=lambda n: calls.append(n) or True
+    )
+    np.testing.assert_array_equal(waves, plain_waves)  # the hook changes nothing
+    assert len(calls) >= STEPS and set(calls) == {1}

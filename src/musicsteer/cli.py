@@ -12,6 +12,11 @@ output path gets the prompt's index before its suffix: ``--out a.wav`` writes ``
 that does not fit the model, bad ``--layers``) ends with one line on stderr and exit
 status 2.
 
+On a terminal, ``generate`` and ``score`` say which model they load and show progress
+bars (none when stderr is a file or pipe). A vector fitted on another model than
+``--model`` is refused unless ``--force``: a direction of one model means nothing in
+another, even of the same shape.
+
 ``--alpha`` is by default a fraction of the mean activation norm the vector recorded at
 each steered layer (``--alpha-scale norm``: 0.2 rotates a typical activation by about
 11°); ``--alpha-scale absolute`` takes it as it is. Sampling follows audiocraft's
@@ -87,6 +92,11 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="WAV to write (_<i> per prompt if >1)")
     p.add_argument("--original", type=Path, help="also write the unsteered audio here")
     p.add_argument("--vector", type=Path, help="steering vector .npz (none: plain generation)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="steer with a vector fitted on another model than --model",
+    )
     p.add_argument(
         "--alpha",
         type=float,
@@ -272,12 +282,46 @@ def load_vector(path: Path) -> SteeringVector:
         raise ValueError(f"cannot read steering vector {path}: {err}") from err
 
 
+def check_device(device: str) -> None:
+    """A device torch cannot use here is a one-line error, before any model loads."""
+    from musicsteer.config import device_problem
+
+    problem = device_problem(device)
+    if problem:
+        what = problem.split("; use", 1)[0]
+        raise ValueError(f"--device {what}; use --device cpu, or a machine with a GPU")
+
+
 def load_generator(args: argparse.Namespace) -> MusicGen:
     """The MusicGen(-Melody) named by ``--model``."""
     from musicsteer.models import loading
 
     spec = _model_path(args.model, args.models_dir, ("musicgen", "musicgen_melody"))
+    status(f"loading {spec} on {args.device}")
     return loading.load_musicgen(spec, args.models_dir, args.device, args.dtype)
+
+
+def check_vector_model(vector: SteeringVector, model: str, force: bool) -> None:
+    """Refuse a vector recorded for another model (unless ``force``): its directions live
+    in that model's activation space, which another model's layers do not share."""
+    if not vector.model or vector.model == model or force:
+        return
+    raise ValueError(
+        f"the vector was fitted on {vector.model!r}, not on --model {model!r}: its directions "
+        "mean nothing in another model, even one of the same shape (pass --force to steer "
+        "anyway)"
+    )
+
+
+def interactive() -> bool:
+    """Whether a person watches stderr (progress bars and status lines go there)."""
+    return sys.stderr.isatty()
+
+
+def status(message: str) -> None:
+    """One status line on a terminal; nothing in pipes and logs."""
+    if interactive():
+        print(f"musicsteer: {message}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -309,6 +353,9 @@ def run_generate(args: argparse.Namespace) -> int:
     check_generate_options(args)
     layers = parse_layers(args.layers)
     vector = load_vector(args.vector) if args.vector is not None else None
+    if vector is not None:
+        check_vector_model(vector, args.model, args.force)
+    check_device(args.device)
     if args.melody is not None and not args.melody.is_file():
         raise FileNotFoundError(f"melody file not found: {args.melody}")
     mg = load_generator(args)
@@ -318,28 +365,32 @@ def run_generate(args: argparse.Namespace) -> int:
         args.seconds, args.max_new_tokens, mg.frame_rate, mg.num_codebooks, positions
     )
 
-    def run() -> np.ndarray:
-        return cast(
-            np.ndarray,
-            generation.generate(
-                mg,
-                args.prompt,
-                steps,
-                args.seed,
-                args.guidance_scale,
-                do_sample=not args.greedy,
-                melody=melody,
-                top_k=args.top_k,
-                top_p=args.top_p,
-                temperature=args.temperature,
-            ),
-        )
+    def run(what: str) -> np.ndarray:
+        from tqdm import tqdm
+
+        with tqdm(total=steps, desc=what, unit="step", disable=not interactive()) as bar:
+            return cast(
+                np.ndarray,
+                generation.generate(
+                    mg,
+                    args.prompt,
+                    steps,
+                    args.seed,
+                    args.guidance_scale,
+                    do_sample=not args.greedy,
+                    melody=melody,
+                    top_k=args.top_k,
+                    top_p=args.top_p,
+                    temperature=args.temperature,
+                    progress=lambda n: bar.update(min(n, bar.total - bar.n)),
+                ),
+            )
 
     with steering_context(vector, mg, args, layers):
-        waves = run()
+        waves = run("steered" if vector is not None else "generating")
     outputs = [(args.out, waves)]
     if args.original is not None:
-        outputs.append((args.original, waves if vector is None else run()))
+        outputs.append((args.original, waves if vector is None else run("original")))
     for base, batch in outputs:
         _write_all(base, batch, mg.sample_rate, args.subtype)
     return 0
@@ -422,10 +473,15 @@ def run_score(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
     waves = [_read(path) for path in args.files]  # unreadable files fail before the model loads
+    check_device(args.device)
     spec = _model_path(args.model, args.models_dir, ("clap",))
+    status(f"loading {spec} on {args.device}")
     model, processor = loading.load_clap(spec, args.models_dir, args.device)
     scorer = ClapScorer(model, processor, args.template)
-    rows = [scorer.probabilities([w], sr, args.labels)[0] for w, sr in waves]
+    from tqdm import tqdm
+
+    scored = tqdm(waves, desc="scoring", unit="file", disable=not interactive())
+    rows = [scorer.probabilities([w], sr, args.labels)[0] for w, sr in scored]
     names = [str(path) for path in args.files]
     print(_json_lines(names, args.labels, rows) if args.json else _table(names, args.labels, rows))
     return 0

@@ -50,8 +50,12 @@ def generate(
     top_p: float | None = TOP_P,
     temperature: float = TEMPERATURE,
     row_keys: Sequence[int] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> np.ndarray | tuple[np.ndarray, torch.Tensor]:
     """Generate audio ``[B, samples]`` (float32, ``mg.sample_rate``) for text prompts.
+
+    ``progress`` (e.g. a tqdm bar's ``update``) is called with 1 after every decoder
+    step.
 
     Each prompt row samples from its own generator (:class:`RowSampler`), seeded by its
     ``row_keys`` entry (default: ``row_key(seed, row)``): a row's sample does not depend
@@ -85,16 +89,22 @@ def generate(
         )
         inputs["input_features"] = chroma.to(mg.device, dtype=mg.model.dtype)
     steps: list[torch.Tensor] = []
-    hook = (
-        inner_decoder(mg.model).register_forward_pre_hook(
-            lambda _m, a, k: steps.append(
-                (k.get("input_ids", a[0] if a else None))[:, -1:].clone()
-            ),
-            with_kwargs=True,
+    hooks = []
+    if return_codes:
+        hooks.append(
+            inner_decoder(mg.model).register_forward_pre_hook(
+                lambda _m, a, k: steps.append(
+                    (k.get("input_ids", a[0] if a else None))[:, -1:].clone()
+                ),
+                with_kwargs=True,
+            )
         )
-        if return_codes
-        else None
-    )
+    if progress is not None:
+
+        def step_done(*_: object) -> None:  # returns None: a hook's value replaces the output
+            progress(1)
+
+        hooks.append(inner_decoder(mg.model).register_forward_hook(step_done))
     keys = (
         list(row_keys) if row_keys is not None else [row_key(seed, i) for i in range(len(prompts))]
     )
@@ -116,7 +126,7 @@ def generate(
             temperature=None,
         )
     finally:
-        if hook is not None:
+        for hook in hooks:
             hook.remove()
     waves = audio[:, 0].float().cpu().numpy()
     return (waves, torch.cat(steps, dim=1)) if return_codes else waves
