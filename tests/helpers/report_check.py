@@ -118,6 +118,7 @@ class Shown:
     image_size: tuple[int, int] | None = None
     frame_url: str = ""
     players: list[dict] = field(default_factory=list)
+    table: dict = field(default_factory=dict)  # caption, header and cells of a shown table
 
 
 # --- the report app, driven through its side bar --------------------------------------------
@@ -266,12 +267,9 @@ const decode = async el => {
 """
 
 
-def show_listening_page(
-    browser, categories: dict, results: dict, path: str, timeout: float = 30
-) -> Shown:
-    """Open an HTML result from the side bar, enter its iframe, load and decode every player."""
-    from selenium.webdriver.common.by import By
-
+def _open_html_result(browser, categories: dict, results: dict, path: str, timeout: float):
+    """Open an HTML result from the side bar and switch into its iframe; returns the
+    frame's URL (``about:...`` when Chromium blocked it). The caller switches back."""
     _click_result(browser, categories, results, path)
     frame = _wait(
         browser,
@@ -287,18 +285,28 @@ def show_listening_page(
         f"the report to put {path} in an iframe",
     )
     browser.switch_to.frame(frame)
+    return _wait(
+        browser,
+        lambda b: b.execute_script("""
+        const u = document.URL;  // the initial about:blank until the page commits
+        return document.readyState === 'complete' && u !== 'about:blank' ? u.slice(0, 60) : null;
+    """),
+        timeout,
+        f"{path} to load in the iframe",
+    )
+
+
+def show_listening_page(
+    browser, categories: dict, results: dict, path: str, timeout: float = 30
+) -> Shown:
+    """Open an HTML result from the side bar, enter its iframe, load and decode every player."""
+    from selenium.webdriver.common.by import By
+
     try:
-        url = _wait(
-            browser,
-            lambda b: b.execute_script("""
-            const u = document.URL;  // the initial about:blank until the page commits
-            return document.readyState === 'complete' && u !== 'about:blank' ? u.slice(0, 60) : null;
-        """),
-            timeout,
-            f"{path} to load in the iframe",
+        shown = Shown(
+            path, "html", frame_url=_open_html_result(browser, categories, results, path, timeout)
         )
-        shown = Shown(path, "html", frame_url=url)
-        if url.startswith("about:"):  # about:blank#blocked: the caller says why
+        if shown.frame_url.startswith("about:"):  # about:blank#blocked: the caller says why
             return shown
         n_players = len(browser.find_elements(By.TAG_NAME, "audio"))
         per_player_ms = 10_000
@@ -307,6 +315,44 @@ def show_listening_page(
         return shown
     finally:
         browser.switch_to.default_content()
+
+
+_TABLE_JS = """
+const t = document.querySelector('table');
+if (!t) return null;
+const visible = t.getBoundingClientRect().height > 0 && getComputedStyle(t).display !== 'none';
+return {caption: t.caption ? t.caption.innerText : '', visible: visible,
+        head: [...t.querySelectorAll('th')].map(c => c.innerText),
+        rows: [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.innerText))};
+"""
+
+
+def show_table(browser, categories: dict, results: dict, path: str, timeout: float = 30) -> Shown:
+    """Open a table's HTML result from the side bar and read the table as displayed."""
+    try:
+        shown = Shown(
+            path, "html", frame_url=_open_html_result(browser, categories, results, path, timeout)
+        )
+        if not shown.frame_url.startswith("about:"):
+            shown.table = browser.execute_script(_TABLE_JS) or {}
+        return shown
+    finally:
+        browser.switch_to.default_content()
+
+
+def table_problems(shown: Shown) -> list[str]:
+    """Why a table result does not show a table of numbers (empty: it does)."""
+    table = shown.table
+    if shown.frame_url.startswith("about:"):
+        return [f"the iframe shows {shown.frame_url!r}, not the table"]
+    if not table:
+        return ["no <table> in the page"]
+    cells = [cell for row in table.get("rows", []) for cell in row]
+    if not table.get("visible"):
+        return ["the table is not displayed"]
+    if not cells or not any(re.search(r"\d\.\d{3}", c) for c in cells):
+        return [f"no scores among the cells: {cells[:6]}"]
+    return []
 
 
 def player_problems(players: list[dict]) -> list[str]:
@@ -362,8 +408,11 @@ def check_report(report: str | Path, browser=None, log=print) -> dict:
             for subs in categories.values()
             if any(results[p]["mime_type"].startswith("image/") for ps in subs.values() for p in ps)
         ]
-        pages = [p for p, r in results.items() if r["mime_type"] == "text/html"]
-        summary = {"categories": shown, "figures": {}, "pages": {}}
+        listen = {p for ps in categories.get("Listen", {}).values() for p in ps}
+        html_results = [p for p, r in results.items() if r["mime_type"] == "text/html"]
+        pages = [p for p in html_results if p in listen]
+        tables = [p for p in html_results if p not in listen]
+        summary = {"categories": shown, "figures": {}, "pages": {}, "tables": {}}
         for path in figures:
             summary["figures"][path] = show_image(browser, categories, results, path).image_size
             log(f"figure {path}: {summary['figures'][path]}")
@@ -373,6 +422,12 @@ def check_report(report: str | Path, browser=None, log=print) -> dict:
         assert not bad_images, bad_images
         summary["images_decoded"] = n_images
         failures = []
+        for path in tables:
+            table = show_table(browser, categories, results, path)
+            problems = table_problems(table)
+            summary["tables"][path] = {**table.table, "problems": problems}
+            log(f"table {path}: {len(table.table.get('rows', []))} rows, {len(problems)} problems")
+            failures += [f"{path}: {p}" for p in problems]
         for path in pages:
             page = show_listening_page(browser, categories, results, path)
             problems = player_problems(page.players)

@@ -9,6 +9,7 @@ any report: ``.venv/bin/python tests/helpers/report_check.py results/report.html
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -62,6 +63,11 @@ def test_report_holds_figures_tables_and_listening_pages(report_html):
     assert all(results[p]["mime_type"] == "text/html" for p in listen)
     assert any(r["mime_type"] == "image/png" for r in results.values())
     assert any(r["mime_type"] == "text/csv" for r in results.values())
+    tables = {p: r for p, r in results.items() if p.startswith("results/tables/")}
+    assert {"results/tables/genre_fusion.html", "results/tables/instrument_transfer.html"} <= set(
+        tables
+    )
+    assert all(tables[p]["mime_type"] == "text/html" for p in tables if p.endswith(".html"))
 
 
 def test_listening_pages_fit_chromiums_url_limit(report_html):
@@ -90,9 +96,21 @@ def test_report_in_chromium(chromium, report_html, browser):
     assert sorted(summary["categories"]) == sorted(categories)
     assert summary["figures"], "no figure was opened"
     assert all(w > 0 and h > 0 for w, h in summary["figures"].values()), summary["figures"]
-    pages = {p for p, r in results.items() if r["mime_type"] == "text/html"}
-    assert set(summary["pages"]) == pages
+    listen = {p for subs in categories["Listen"].values() for p in subs}
+    assert set(summary["pages"]) == listen
     assert all(page["players"] > 0 for page in summary["pages"].values()), summary["pages"]
+    # both paper tables are shown inline, with numbers, the chosen α and its setting
+    tables = summary["tables"]
+    assert set(tables) == {
+        "results/tables/genre_fusion.html",
+        "results/tables/instrument_transfer.html",
+    }, set(tables)
+    fusion = tables["results/tables/genre_fusion.html"]
+    assert fusion["caption"].startswith("Genre fusion") and fusion["head"][0] == "Pair"
+    assert len(fusion["rows"]) == 2 * 5  # original and steered row of the 5 demo pairs
+    steered = [row for row in fusion["rows"] if row[4] != "–"]
+    assert steered and all(re.match(r"[\d.]+ \((resid|attn), ", row[4]) for row in steered)
+    assert any(re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", row[2]) for row in fusion["rows"])
 
 
 def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
@@ -149,3 +167,31 @@ def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
         samples, scores, "t", "i", settings=[{"site": "attn", "method": "mse", "layers": "best"}]
     )
     assert "<audio" not in only[0]
+    # the α the table chose for this setting (from its *_alpha.tsv) is marked, once
+    from musicsteer.report.pages import chosen_alphas
+
+    selection = pd.DataFrame(
+        [
+            {
+                "source": "rock",
+                "target": "pop",
+                "site": "resid",
+                "method": "mse",
+                "layers": "best",
+                "alpha": 8.0,
+            },
+            {
+                "source": "folk",
+                "target": "pop",
+                "site": "resid",
+                "method": "mse",
+                "layers": "best",
+                "alpha": 2.0,
+            },
+        ]
+    )
+    chosen = chosen_alphas(selection, "rock")
+    assert chosen == {("pop", "resid", "mse", "best"): 8.0}
+    marked = listening_pages(samples, scores, "rock → pop", "intro", chosen=chosen)[0]
+    assert marked.count("★ chosen") == 1 and "α = 8 ★ chosen" in marked
+    assert "★" not in one[0]

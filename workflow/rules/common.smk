@@ -276,6 +276,12 @@ def route_baseline(wildcards):
     )
 
 
+def route_selection(wildcards):
+    """The α choices of a route's table (the listening pages mark the chosen α)."""
+    table = "instrument_transfer" if wildcards.route == INSTRUMENTS else "genre_fusion"
+    return f"results/tables/{table}_alpha.tsv"
+
+
 def figure_targets():
     return [
         *expand(

@@ -37,6 +37,13 @@ rule genre_fusion_table:
             "results/tables/genre_fusion.csv",
             caption="../report/genre_fusion.rst",
             category="Genre fusion",
+            labels={"table": "CSV (download)"},
+        ),
+        html=report(
+            "results/tables/genre_fusion.html",
+            caption="../report/genre_fusion.rst",
+            category="Genre fusion",
+            labels={"table": "the table"},
         ),
         markdown="results/tables/genre_fusion.md",
         long="results/tables/genre_fusion_long.parquet",
@@ -46,6 +53,7 @@ rule genre_fusion_table:
     conda:
         ENV
     params:
+        title="Genre fusion: CLAP probabilities of the source and target genre, original vs steered",
         pairs=PAIRS,
         display=EVAL["display_names"],
         headline=HEADLINE,
@@ -63,6 +71,13 @@ rule instrument_transfer_table:
             "results/tables/instrument_transfer.csv",
             caption="../report/instrument_transfer.rst",
             category="Instrument transfer",
+            labels={"table": "CSV (download)"},
+        ),
+        html=report(
+            "results/tables/instrument_transfer.html",
+            caption="../report/instrument_transfer.rst",
+            category="Instrument transfer",
+            labels={"table": "the table"},
         ),
         markdown="results/tables/instrument_transfer.md",
         long="results/tables/instrument_transfer_long.parquet",
@@ -72,6 +87,7 @@ rule instrument_transfer_table:
     conda:
         ENV
     params:
+        title="Instrument transfer: CLAP probabilities of each instrument, melody input, unsteered and steered",
         headline=HEADLINE,
         rule=ALPHA_RULE,
         select_seeds=EVAL["select_seeds"],

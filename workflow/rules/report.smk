@@ -7,6 +7,7 @@ rule listen:
         originals=route_baseline,
         steered="results/steering/{route}/samples.parquet",
         scores="results/evaluation/{route}/scores.parquet",
+        selection=route_selection,
     output:
         report(
             directory("results/report/listen/{route}"),

@@ -3,7 +3,13 @@
 from pathlib import Path
 
 from musicsteer.evaluation.stats import AlphaRule
-from musicsteer.evaluation.tables import fusion_markdown, genre_fusion
+from musicsteer.evaluation.tables import (
+    FUSION_HEAD,
+    fusion_cells,
+    fusion_markdown,
+    genre_fusion,
+    table_html,
+)
 from musicsteer.logs import job_log
 from musicsteer.storage import read_table, write_table
 
@@ -17,6 +23,7 @@ with job_log(snakemake.log, snakemake.threads) as log:
     Path(out.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.csv, index=False, float_format="%.4f")
     Path(out.markdown).write_text(fusion_markdown(table))
+    Path(out.html).write_text(table_html(p.title, FUSION_HEAD, fusion_cells(table), table))
     write_table(long, out.long)
     selection.to_csv(out.selection, sep="\t", index=False)
     log.info("genre fusion table:\n%s", fusion_markdown(table))

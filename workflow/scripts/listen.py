@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from musicsteer.logs import job_log
-from musicsteer.report.pages import listening_pages
+from musicsteer.report.pages import chosen_alphas, listening_pages
 from musicsteer.steering.routes import Route
 from musicsteer.storage import read_table
 
@@ -25,6 +25,7 @@ with job_log(snakemake.log, snakemake.threads) as log:
         route.headline_labels,
         p.settings,
         p.max_seconds,
+        chosen=chosen_alphas(read_table(inp.selection), route.label_sets.get("pair", [None])[0]),
     )
     folder = Path(snakemake.output[0])
     folder.mkdir(parents=True, exist_ok=True)

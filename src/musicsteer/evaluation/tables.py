@@ -20,6 +20,7 @@ reported gain (the winner's curse).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -190,22 +191,30 @@ def _name(label: str, display: Mapping[str, str]) -> str:
     return display.get(label, label).title()
 
 
-def fusion_markdown(table: pd.DataFrame) -> str:
-    """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI, the pair,
-    the chosen α and setting, and the number of generations per row."""
-    lines = [
-        "| Pair | Track | Genre 1 Score | Genre 2 Score | α (site, method, layer) | n |",
-        "|---|---|---|---|---|---|",
-    ]
+FUSION_HEAD = ["Pair", "Track", "Genre 1 Score", "Genre 2 Score", "α (site, method, layer)", "n"]
+
+
+def fusion_cells(table: pd.DataFrame) -> list[list[str]]:
+    """The genre-fusion table's printed cells, one list per row (see :data:`FUSION_HEAD`)."""
+    rows = []
     for r in table.to_dict("records"):
-        cells = [
+        scores = [
             f"{r[f'Genre {i}']}: {r[f'Genre {i} Score']:.3f}" + _ci(r, f"Genre {i}") for i in (1, 2)
         ]
         pair = f"{r['Genre 1']} → {r['Genre 2']}"
-        lines.append(
-            f"| {pair} | {r['Track']} | {cells[0]} | {cells[1]} | {_setting_text(r)} | {r['n']} |"
-        )
-    return _with_note(lines, table)
+        rows.append([pair, str(r["Track"]), *scores, _setting_text(r), str(r["n"])])
+    return rows
+
+
+def fusion_markdown(table: pd.DataFrame) -> str:
+    """The table as the paper prints it (``Rock: 0.987``), with the 95 % CI, the pair,
+    the chosen α and setting, and the number of generations per row."""
+    return _with_note(_markdown_lines(FUSION_HEAD, fusion_cells(table)), table)
+
+
+def _markdown_lines(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def _setting_text(row: Mapping[Hashable, object]) -> str:
@@ -284,17 +293,74 @@ def _instrument_row(
     }
 
 
+def instrument_head(instruments: Sequence[str]) -> list[str]:
+    """Column names of the printed instrument-transfer table."""
+    return ["Track", *(f"{i} Score" for i in instruments), "α (site, method, layer)", "n"]
+
+
+def instrument_cells(table: pd.DataFrame, instruments: Sequence[str]) -> list[list[str]]:
+    """The instrument-transfer table's printed cells, one list per row."""
+    return [
+        [
+            str(r["Track"]),
+            *(f"{r[f'{i} Score']:.3f}" + _ci(r, i) for i in instruments),
+            _setting_text(r),
+            str(r["n"]),
+        ]
+        for r in table.to_dict("records")
+    ]
+
+
 def instrument_markdown(table: pd.DataFrame, instruments: Sequence[str]) -> str:
     """The instrument-transfer table as the paper prints it, with the 95 % CIs, the
     chosen α and setting, and the number of generations per row."""
-    head = "| Track | " + " | ".join(f"{i} Score" for i in instruments) + " | α | n |"
-    lines = [head, "|---|" + "---|" * (len(instruments) + 2)]
-    for r in table.to_dict("records"):
-        cells = [f"{r[f'{i} Score']:.3f}" + _ci(r, i) for i in instruments]
-        lines.append(
-            f"| {r['Track']} | " + " | ".join(cells) + f" | {_setting_text(r)} | {r['n']} |"
-        )
+    lines = _markdown_lines(instrument_head(instruments), instrument_cells(table, instruments))
     return _with_note(lines, table)
+
+
+TABLE_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+caption { text-align: left; font-weight: 600; margin-bottom: 0.5em; }
+th, td { border: 1px solid #ddd; padding: 6px 10px; font-size: 14px; }
+th { background: #f4f4f4; text-align: left; }
+td.num { font-variant-numeric: tabular-nums; }
+tr.steered td { background: #eef6ff; }
+.note { color: #555; font-size: 13px; max-width: 60em; }
+"""
+
+
+def table_html(
+    title: str, head: Sequence[str], rows: Sequence[Sequence[str]], table: pd.DataFrame
+) -> str:
+    """A self-contained HTML page of one printed table (the report shows it inline).
+
+    Steered rows (their α chosen by ``evaluation.alpha_rule``) are shaded; the note says
+    which seeds chose α and which the scores are on.
+    """
+    kinds = table["kind"].tolist() if "kind" in table else [""] * len(rows)
+    body = "".join(
+        f'<tr class="{html.escape(str(kind))}">'
+        + "".join(
+            f'<td class="num">{html.escape(cell)}</td>' if i else f"<td>{html.escape(cell)}</td>"
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row, kind in zip(rows, kinds, strict=True)
+    )
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    note = html.escape(seeds_note(table))
+    legend = (
+        "Means over prompt × seed generations with 95 % intervals (prompts as clusters); "
+        "shaded rows are steered at the α the rule chose, named with its setting."
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{TABLE_STYLE}</style></head><body>"
+        f"<table><caption>{html.escape(title)}</caption><thead><tr>{header}</tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+        f'<p class="note">{html.escape(legend)}</p><p class="note">{note}</p></body></html>'
+    )
 
 
 def split_sweeps(

@@ -16,6 +16,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+import numpy as np
 import pandas as pd
 import soundfile as sf
 
@@ -38,6 +39,7 @@ th, td { border: 1px solid #ddd; padding: 6px 8px; vertical-align: top; font-siz
 th { background: #f4f4f4; }
 audio { width: 220px; display: block; }
 .scores { color: #555; font-size: 12px; }
+th.chosen { background: #ffe9a8; }
 """
 
 
@@ -60,6 +62,20 @@ def _player(path: str, scores: Mapping[str, float], max_seconds: float | None) -
     )
 
 
+def chosen_alphas(
+    selection: pd.DataFrame, source: str | None = None
+) -> dict[tuple[str, ...], float]:
+    """``(target, site, method, layers) → α`` from a table's α choices (``*_alpha.tsv``),
+    only the pair from ``source`` where the choices hold several pairs."""
+    if source is not None and "source" in selection:
+        selection = selection[selection.source.astype(str) == str(source)]
+    keys = ["target", *SETTING]
+    return {
+        tuple(str(row[k]) for k in keys): float(row["alpha"])
+        for row in selection.to_dict("records")
+    }
+
+
 def _scores_by_path(scores: pd.DataFrame, label_set: str) -> dict[str, dict[str, float]]:
     rows = scores[scores.label_set == label_set]
     return {
@@ -77,6 +93,7 @@ def listening_pages(
     settings: Sequence[Mapping[str, str]] | None = None,
     max_seconds: float | None = None,
     budget: int = PAGE_BUDGET,
+    chosen: Mapping[tuple[str, ...], float] | None = None,
 ) -> list[str]:
     """HTML pages with one table per steering setting (site · method · layers) and
     target: a row per (prompt, seed) holding the original and the steered sample at
@@ -85,6 +102,8 @@ def listening_pages(
 
     ``samples`` holds ``kind`` original/steered (and optional ``input`` reference
     audio, shown first); ``settings`` limits the tables (None = every setting).
+    ``chosen`` maps ``(target, site, method, layers)`` to the α the tables chose for
+    that setting (:func:`chosen_alphas`): its column is marked.
     """
     by_path = _scores_by_path(scores, label_set)
     blocks = [
@@ -98,7 +117,8 @@ def listening_pages(
     originals = samples[samples.kind == "original"].set_index(["prompt_id", "seed"])
     for key, group in steered.groupby(["target", *SETTING], sort=True):
         if settings is None or dict(zip(SETTING, key[1:], strict=True)) in settings:
-            blocks += _setting_rows(key, group, originals, by_path, max_seconds)
+            pick = (chosen or {}).get(tuple(str(k) for k in key))
+            blocks += _setting_rows(key, group, originals, by_path, max_seconds, pick)
     return _paginate(blocks, title, intro, budget)
 
 
@@ -143,12 +163,19 @@ def _setting_rows(
     originals: pd.DataFrame,
     by_path: Mapping[str, Mapping[str, float]],
     max_seconds: float | None,
+    chosen: float | None = None,
 ) -> list[tuple[str, str]]:
-    """(table header, one-row table) per (prompt, seed) of one setting."""
+    """(table header, one-row table) per (prompt, seed) of one setting; the column of
+    the ``chosen`` α is marked."""
     target, site, method, layers = key
     alphas = sorted(set(group.alpha))
     caption = f"→ {target}: {site} · {method} · layers {layers} ({group.layer.iloc[0]})"
-    columns = "".join(f"<th>α = {a:g}</th>" for a in alphas)
+    columns = "".join(
+        f'<th class="chosen">α = {a:g} ★ chosen</th>'
+        if chosen is not None and np.isclose(a, chosen)
+        else f"<th>α = {a:g}</th>"
+        for a in alphas
+    )
     head = (
         f"<h2>{html.escape(caption)}</h2><table><tr><th>prompt</th><th>seed</th>"
         f"<th>original</th>{columns}</tr>"
