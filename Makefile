@@ -2,17 +2,20 @@
 VENV    ?= .venv
 PYTHON  ?= python3
 TORCH   ?= torch==2.13.0
+# A wheel index for torch, e.g. https://download.pytorch.org/whl/cu128 (CUDA 12.8) or
+# .../whl/cpu (CPU only); empty = PyPI (on Linux x86-64 a CUDA build).
+TORCH_INDEX ?=
 BIN      = $(VENV)/bin
 CORES   ?= 2
 SYSTEM_PACKAGES = fluidsynth libfluidsynth3 timgm6mb-soundfont
 TEST_PACKAGES   = chromium chromium-driver
 
-.PHONY: install system-deps test-deps demo mini test lint clean-results
+.PHONY: install system-deps test-deps demo mini test lint docs clean-results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH)"  # pinned first: an unpinned torch pulls a CUDA build
+	$(BIN)/pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))  # pinned first
 	$(BIN)/pip install -q -e ".[workflow,dev]"
 	touch $@
 
@@ -50,7 +53,13 @@ lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 	$(BIN)/snakemake --lint --configfile config/demo.yaml tests/configs/wiring.yaml tests/configs/sharp.yaml
 
-test: install test-deps lint
+# API pages from the docstrings (pdoc) in docs/api/index.html.
+API_MODULES = activations steering probing evaluation models corpora render report tasks config cli audio storage
+docs: install
+	$(BIN)/pdoc $(addprefix musicsteer.,$(API_MODULES)) --docformat google -o docs/api
+	@echo "API docs: docs/api/index.html"
+
+test: install test-deps lint docs
 	$(BIN)/pytest -q --durations=15
 
 clean-results:
