@@ -166,3 +166,22 @@ def test_a_cuda_device_that_is_not_there_stops_a_local_run_before_any_job():
     assert bool(device_errors) == (not torch.cuda.is_available())
     errors, _ = config.preflight(cfg, check_device=False)  # a cluster: the node checks
     assert not any(e.startswith("device") for e in errors)
+
+
+def test_every_pair_source_needs_a_prompt(tmp_path):
+    """A pair whose source genre has no prompt is refused at parse time, naming the fix."""
+    from musicsteer import config
+
+    schema = "workflow/schemas/config.schema.yaml"
+    prompts = tmp_path / "prompts.tsv"
+    prompts.write_text("genre\tprompt\nrock\tloud rock\nfolk\tquiet folk\n")
+    pairs = [{"source": "rock", "target": "pop"}, {"source": "jazz", "target": "metal"}]
+    with pytest.raises(
+        config.ConfigError, match=r"steering\.pairs: no prompt for 'jazz' .*jazz<TAB>"
+    ):
+        config.validate_config({"steering": {"prompts": str(prompts), "pairs": pairs}}, schema)
+    covered = [{"source": "rock", "target": "pop"}, {"source": "folk", "target": "rock"}]
+    config.validate_config({"steering": {"prompts": str(prompts), "pairs": covered}}, schema)
+    prompts.write_text("style\tprompt\nrock\tloud rock\n")
+    with pytest.raises(config.ConfigError, match=r"steering\.prompts: .* no 'genre' column"):
+        config.validate_config({"steering": {"prompts": str(prompts), "pairs": covered}}, schema)

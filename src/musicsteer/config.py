@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -255,6 +256,7 @@ def _steering_problems(config: dict) -> list[str]:
             "guidance off (half the prompts would be steered); use cfg both or a "
             "guidance_scale above 1"
         )
+    problems += _prompt_coverage_problems(steering)
     too_big = [a for a in steering["alphas"] if a > MAX_NORM_ALPHA]
     if steering["alpha_scale"] == "norm" and too_big:
         problems.append(
@@ -264,6 +266,25 @@ def _steering_problems(config: dict) -> list[str]:
             "for absolute strengths"
         )
     return problems
+
+
+def _prompt_coverage_problems(steering: dict) -> list[str]:
+    """Every pair's source genre needs a prompt in the prompts file (if it is there yet:
+    a missing file is the pre-flight's to report)."""
+    path = Path(steering["prompts"])
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if rows and "genre" not in rows[0]:
+        return [f"  steering.prompts: {path} has no 'genre' column (columns: genre, prompt)"]
+    genres = {str(row["genre"]).strip() for row in rows}
+    return [
+        f"  steering.pairs: no prompt for {pair['source']!r} (the source of {pair['source']} → "
+        f"{pair['target']}) in {path}; add a row '{pair['source']}<TAB>your prompt'"
+        for pair in steering["pairs"]
+        if str(pair["source"]) not in genres
+    ]
 
 
 def _evaluation_problems(config: dict) -> list[str]:

@@ -44,6 +44,8 @@ def check_inputs_exist():
     errors, notices = preflight(config, check_device=workflow.local_exec)
     if errors:
         _stop("\n".join(f"  - {p}" for p in errors + notices))
+    for notice in notices:  # e.g. Hub models not cached yet: jobs will download them
+        print(f"musicsteer: note: {notice}", file=sys.stderr)
 
 
 onstart:
