@@ -544,3 +544,68 @@ def test_generate_reports_every_decoder_step(plain):
     )
     np.testing.assert_array_equal(waves, plain_waves)  # the hook changes nothing
     assert len(calls) >= STEPS and set(calls) == {1}
+
+
+def test_extract_then_probe_equal_the_library_calls(plain, models_dir, tmp_path, capsys):
+    """extract = activations.record on the same clips; probe = probe_accuracy + build_vector;
+    a short and an unreadable file are skipped by name; the vector steers via generate."""
+    from musicsteer.activations import record
+    from musicsteer.probing.assembly import build_vector
+    from musicsteer.probing.probes import probe_accuracy
+
+    sr, files, labels = 32_000, [], []
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        label = "low" if i % 2 else "high"
+        hz = (110 if label == "low" else 880) * (1 + 0.05 * i)
+        t = np.arange(int(0.6 * sr)) / sr
+        wave = (0.3 * np.sin(2 * np.pi * hz * t) + 0.01 * rng.standard_normal(t.size)).astype(
+            np.float32
+        )
+        files.append(audio.write_wav(tmp_path / f"c{i}.wav", wave, sr))
+        labels.append(label)
+    short = audio.write_wav(tmp_path / "short.wav", np.zeros(sr // 10, np.float32), sr)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....")
+    acts = tmp_path / "acts.npz"
+    argv = ["extract", *map(str, files), str(short), str(tmp_path / "junk.wav")]
+    argv += ["--model", "tiny-musicgen", "--models-dir", str(models_dir), "--out", str(acts)]
+    assert main([*argv, "--seconds", "0.5", "--batch-size", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped" in err and "short.wav" in err and "junk.wav" in err
+    with np.load(acts) as data:
+        assert [Path(f).name for f in data["files"]] == [f.name for f in files]
+        waves = np.stack([audio.load(f, sr, duration_s=0.5) for f in files])
+        expected = record(plain, waves, sites=("resid", "attn"))
+        for site in ("resid", "attn"):  # batches of 3 vs 8: BLAS may round differently
+            np.testing.assert_allclose(data[site], expected[site], rtol=1e-4, atol=1e-5)
+        X = data["resid"]
+    table = tmp_path / "labels.tsv"
+    rows = [f"{f.name}\t{lb}\n" for f, lb in zip(files, labels, strict=True)]
+    table.write_text("file\tlabel\n" + "".join(rows))
+    vector_path = tmp_path / "v.npz"
+    argv = ["probe", str(acts), "--labels", str(table), "--target", "high", "--source", "low"]
+    assert main([*argv, "--method", "dim", "--folds", "2", "--out", str(vector_path)]) == 0
+    out = capsys.readouterr().out
+    y = np.array([lb == "high" for lb in labels]).astype(int)
+    accuracy = probe_accuracy(X, y, "dim", folds=2)
+    layer = int(np.nanargmax(accuracy))
+    want = build_vector(
+        X, y, "dim", "resid", layer, "pair", "high", "low", "tiny-musicgen", accuracy
+    )
+    got = SteeringVector.load(vector_path)
+    assert got.layer == layer and f"layer {layer}" in out
+    np.testing.assert_allclose(got.directions, want.directions, rtol=0, atol=1e-6)
+    assert (got.positive, got.negative, got.model) == ("high", "low", "tiny-musicgen")
+    steered = tmp_path / "s.wav"
+    assert main(gen_args(models_dir, steered, "--prompt", "a", "--vector", str(vector_path))) == 0
+    # bad input: one line each
+    (tmp_path / "bad.tsv").write_text("path\tgenre\n")
+    cases = {
+        "needs the columns file and label": ["--labels", str(tmp_path / "bad.tsv")],
+        "0 clip(s) labelled 'nosuch'": ["--labels", str(table), "--source", "nosuch"],
+        "activations not found": ["--labels", str(table), "--site", "resid", "--folds", "2"],
+    }
+    for needle, extra in cases.items():
+        source = tmp_path / "absent.npz" if needle.startswith("activations") else acts
+        bad = ["probe", str(source), "--target", "high", "--out", str(tmp_path / "x.npz"), *extra]
+        assert main(bad) == 2 and needle in capsys.readouterr().err

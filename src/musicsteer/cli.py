@@ -3,6 +3,8 @@
     musicsteer generate --model tiny-musicgen --prompt "rock music" --out rock.wav \\
         [--vector v.npz --alpha 0.2 --site resid --layers best --original plain.wav]
     musicsteer score rock.wav plain.wav --labels rock pop [--json]
+    musicsteer extract clips/*.wav --model tiny-musicgen --out acts.npz [--seconds 10]
+    musicsteer probe acts.npz --labels labels.tsv --target pop [--source rock] --out v.npz
     musicsteer --version
 
 Models are built-in names (built under ``--models-dir`` on first use), local
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub.add_parser("generate", help="generate audio, optionally steered"))
     _add_score(sub.add_parser("score", help="zero-shot CLAP probabilities of audio files"))
+    _add_extract(sub.add_parser("extract", help="activations of audio files at every layer"))
+    _add_probe(sub.add_parser("probe", help="probe every layer and save a steering vector"))
     return parser
 
 
@@ -173,6 +177,44 @@ def _add_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     _add_common(p, "laion/clap-htsat-unfused")
     p.set_defaults(func=run_score)
+
+
+def _add_extract(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``musicsteer extract``."""
+    p.add_argument("files", nargs="+", type=Path, help="audio files (each cut to --seconds)")
+    p.add_argument("--out", required=True, type=Path, help=".npz to write")
+    p.add_argument("--sites", nargs="+", choices=("resid", "attn"), default=["resid", "attn"])
+    p.add_argument(
+        "--position", choices=("last", "mean"), default="last", help="token pooling (%(default)s)"
+    )
+    p.add_argument(
+        "--seconds", type=float, default=10.0, help="clip length from each file (%(default)s)"
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="clips per pass (%(default)s)")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="weights dtype (%(default)s)",
+    )
+    _add_common(p, None)
+    p.set_defaults(func=run_extract)
+
+
+def _add_probe(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``musicsteer probe``."""
+    p.add_argument("activations", type=Path, help="an .npz from musicsteer extract")
+    p.add_argument(
+        "--labels", required=True, type=Path, help="TSV with columns file, label (one per clip)"
+    )
+    p.add_argument("--target", required=True, help="the label to steer towards (y = 1)")
+    p.add_argument("--source", help="the label to steer away from (default: every other label)")
+    p.add_argument("--method", choices=("dim", "bce", "mse"), default="mse")
+    p.add_argument("--site", choices=("resid", "attn"), default="resid")
+    p.add_argument("--layer", default="best", help="best (highest held-out accuracy) or an index")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (%(default)s)")
+    p.add_argument("--out", required=True, type=Path, help="steering vector .npz to write")
+    p.set_defaults(func=run_probe)
 
 
 def parse_layers(text: str) -> str | list[int]:
@@ -485,6 +527,135 @@ def run_score(args: argparse.Namespace) -> int:
     names = [str(path) for path in args.files]
     print(_json_lines(names, args.labels, rows) if args.json else _table(names, args.labels, rows))
     return 0
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    """``musicsteer extract``: activations ``[clips, layer indices, d]`` per site, as .npz.
+
+    Files shorter than ``--seconds`` or unreadable are skipped and named on stderr; the
+    .npz holds ``files`` (those kept, in order), one array per site, ``model`` and
+    ``position``.
+    """
+    from tqdm import tqdm
+
+    from musicsteer import audio
+    from musicsteer.activations import record
+
+    if not args.seconds > 0 or not math.isfinite(args.seconds):
+        raise ValueError(f"--seconds must be a positive number, got {args.seconds}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    for path in args.files:
+        if not path.is_file():
+            raise FileNotFoundError(f"audio file not found: {path}")
+    check_device(args.device)
+    mg = load_generator(args)
+    kept, waves = [], []
+    for path in args.files:
+        try:
+            waves.append(audio.load(path, mg.sample_rate, duration_s=args.seconds))
+            kept.append(str(path))
+        except audio.AudioError as err:
+            print(f"musicsteer: skipped {path}: {err}", file=sys.stderr)
+    if not waves:
+        raise ValueError(f"none of the {len(args.files)} files gave a {args.seconds:g} s clip")
+    parts: dict[str, list[np.ndarray]] = {site: [] for site in args.sites}
+    batches = range(0, len(waves), args.batch_size)
+    for start in tqdm(batches, desc="extracting", unit="batch", disable=not interactive()):
+        batch = np.stack(waves[start : start + args.batch_size])
+        for site, values in record(mg, batch, sites=args.sites, position=args.position).items():
+            parts[site].append(values)
+    arrays = {site: np.concatenate(chunks) for site, chunks in parts.items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "files": np.array(kept),
+        "model": np.array(mg.name),
+        "position": np.array(args.position),
+        **arrays,
+    }
+    np.savez(args.out, **payload)
+    shapes = ", ".join(f"{site} {tuple(a.shape)}" for site, a in arrays.items())
+    print(f"wrote {args.out}: {len(kept)} clips; {shapes}")
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    """``musicsteer probe``: held-out accuracy at every layer, then a vector at the best
+    (or the given) layer, fitted on every clip."""
+    import pandas as pd
+
+    from musicsteer.probing.assembly import build_vector
+    from musicsteer.probing.probes import probe_accuracy
+
+    X, files, model = _load_activations(args.activations, args.site)
+    y, keep = _binary_labels(args.labels, files, args.target, args.source)
+    X = X[keep]
+    accuracy = probe_accuracy(X, y, args.method, folds=args.folds)
+    if args.layer == "best":
+        layer = int(np.nanargmax(accuracy))
+    else:
+        layer = int(args.layer)
+        if not 0 <= layer < X.shape[1]:
+            raise ValueError(f"--layer {layer}: the activations hold indices 0..{X.shape[1] - 1}")
+    kind = "pair" if args.source else "one_vs_rest"
+    vector = build_vector(
+        X,
+        y,
+        args.method,
+        args.site,
+        layer,
+        kind,
+        args.target,
+        args.source or "rest",
+        model,
+        accuracy,
+    )
+    vector.save(args.out)
+    table = pd.DataFrame({"layer": range(len(accuracy)), "accuracy": accuracy})
+    print(table.to_string(index=False, float_format="%.3f"))
+    print(f"wrote {args.out}: {args.method} at {args.site} layer {layer} ({len(y)} clips)")
+    return 0
+
+
+def _load_activations(path: Path, site: str) -> tuple[np.ndarray, list[str], str]:
+    """``(X, files, model)`` of one site from a ``musicsteer extract`` .npz."""
+    if not path.is_file():
+        raise FileNotFoundError(f"activations not found: {path}")
+    try:
+        with np.load(path) as data:
+            if site not in data:
+                sites = [k for k in data.files if k not in ("files", "model", "position")]
+                raise ValueError(f"{path} has no {site!r} activations (it has {sites})")
+            return data[site], [str(f) for f in data["files"]], str(data["model"])
+    except (OSError, KeyError) as err:
+        raise ValueError(f"cannot read activations {path}: {err}") from err
+
+
+def _binary_labels(
+    labels: Path, files: Sequence[str], target: str, source: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, rows)``: 1 for ``target``, 0 for ``source`` (or any other label), for the
+    clips whose file the labels table names (by path, or by file name)."""
+    import pandas as pd
+
+    if not labels.is_file():
+        raise FileNotFoundError(f"labels not found: {labels}")
+    table = pd.read_csv(labels, sep="\t", dtype=str)
+    if not {"file", "label"} <= set(table.columns):
+        raise ValueError(f"{labels} needs the columns file and label, has {list(table.columns)}")
+    by_path = dict(zip(table.file, table.label, strict=True))
+    by_name = {Path(f).name: label for f, label in by_path.items()}
+    found = [by_path.get(f, by_name.get(Path(f).name)) for f in files]
+    missing = [f for f, label in zip(files, found, strict=True) if label is None]
+    if missing:
+        raise ValueError(f"{labels} has no label for {len(missing)} clip(s), e.g. {missing[0]}")
+    label = np.array(found, dtype=object)
+    keep = np.isin(label, [target, source]) if source else np.ones(len(label), bool)
+    y = (label[keep] == target).astype(np.int64)
+    for name, count in ((target, int(y.sum())), (source or "the rest", int((1 - y).sum()))):
+        if count < 2:
+            raise ValueError(f"{count} clip(s) labelled {name!r}: a probe needs 2 or more of each")
+    return y, np.flatnonzero(keep)
 
 
 def _read(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

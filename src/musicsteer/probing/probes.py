@@ -208,7 +208,7 @@ def _cross_validated(
 
 def probe_accuracy(
     X: np.ndarray,
-    y: Sequence,
+    y: Sequence | np.ndarray,
     method: str,
     folds: int = 5,
     seed: int = 0,
