@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
@@ -84,3 +86,54 @@ def test_missing_columns_raise(tmp_path):
         plot_clustering(clustering_frame().drop(columns="nmi"), tmp_path / "x.png")
     with pytest.raises(ValueError, match="missing columns"):
         plot_probe_accuracy(accuracy_frame().drop(columns="method"), tmp_path / "x.png")
+
+
+def _sweep(targets=("Flute", "Violin", "Xylophone")) -> pd.DataFrame:
+    """A planted long-form sweep: 2 sites × 2 methods × 2 layer choices × 2 α, per target."""
+    rows = []
+    for site, method, layers, alpha, target in itertools.product(
+        ["resid", "attn"], ["mse", "bce"], ["best", "all"], [0.1, 0.3], targets
+    ):
+        setting = {"site": site, "method": method, "layers": layers, "alpha": alpha}
+        base = {**setting, "target": target, "layer": "1", "n": 6, "n_prompts": 3}
+        gain = alpha * (2.0 if site == "resid" else 1.0)
+        for metric, label, mean in (("gain", target, gain), ("preservation", "", 1 - alpha)):
+            rows.append(
+                {
+                    **base,
+                    "label_set": "all" if metric == "gain" else "",
+                    "metric": metric,
+                    "label": label,
+                    "mean": mean,
+                    "ci_low": mean - 0.05,
+                    "ci_high": mean + 0.05,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_alpha_sweep_highlights_the_headline_and_its_legend_is_complete(tmp_path):
+    from musicsteer.report.figures import alpha_sweep_figure, plot_alpha_sweep
+
+    sweep = _sweep()
+    headline = {"site": "resid", "method": "mse", "layers": "best"}
+    fig = alpha_sweep_figure(sweep, None, "all", "instruments", headline)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:4] == ["headline: resid · mse · best"] * 4  # 3 targets' gain + preservation
+    assert len(titles) == 4 + 8 and "attn · bce · all" in titles  # one small panel per setting
+    framed = [ax for ax in fig.axes[4:] if ax.spines["left"].get_linewidth() == 2.0]
+    assert [ax.get_title() for ax in framed] == ["resid · mse · best"]
+    top_gain = fig.axes[0].get_lines()[0].get_ydata()
+    assert list(top_gain) == pytest.approx([0.2, 0.6])  # the headline's own planted gains
+    drawn = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
+    drawn = {label for label in drawn if not label.startswith("_")}
+    legend = {text.get_text() for text in fig.legends[0].get_texts()}
+    assert legend == drawn and len(legend) >= 4  # every line named, e.g. the 3 targets
+    # without a headline: every setting overlaid, and still one entry per drawn line
+    overlaid = alpha_sweep_figure(sweep, None, "all", "instruments")
+    drawn = {ln.get_label() for ax in overlaid.axes for ln in ax.get_lines()}
+    drawn = {label for label in drawn if not label.startswith("_")}
+    assert {t.get_text() for t in overlaid.legends[0].get_texts()} == drawn
+    assert len(drawn) == 8 + 8 * 3  # gain: one per setting; preservation: per setting × target
+    paths = plot_alpha_sweep(sweep, tmp_path / "sweep.png", None, "all", "t", headline)
+    assert all(path.stat().st_size > 0 for path in paths)

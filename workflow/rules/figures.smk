@@ -58,5 +58,6 @@ rule figure_alpha_sweep:
         ENV
     params:
         route=lambda wildcards: ROUTES[wildcards.route].as_params(),
+        headline=HEADLINE,
     script:
         "../scripts/figure_alpha_sweep.py"

@@ -13,4 +13,5 @@ with job_log(snakemake.log, snakemake.threads):
         route.source,
         route.headline_labels,
         route.title,
+        snakemake.params.headline,
     )

@@ -7,7 +7,7 @@ list of written paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -201,26 +201,111 @@ def plot_alpha_sweep(
     source: str | None = None,
     label_set: str = "pair",
     title: str = "",
+    headline: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Steering strength sweep: per target the mean target gain vs α, then the steered
-    source score (when ``source``) and the preservation, each with its 95 % CI band.
+    """Steering strength sweep, written by :func:`alpha_sweep_figure`."""
+    with _style():
+        return _save(alpha_sweep_figure(sweep, source, label_set, title, headline), out_png)
 
-    Colour = vector method, line style = site, marker = layer choice.
+
+def alpha_sweep_figure(
+    sweep: pd.DataFrame,
+    source: str | None = None,
+    label_set: str = "pair",
+    title: str = "",
+    headline: Mapping[str, str] | None = None,
+) -> Figure:
+    """Gain, steered source score and preservation against α, with 95 % CI bands.
+
+    With a ``headline`` setting (site, method, layers) present in the sweep, the top row
+    shows it alone, one panel per target's gain, the source score (when ``source``) and
+    the preservation; below, one small panel per setting shows its gains towards each
+    target on a shared y axis, the headline's panel framed. Without one, every setting
+    is overlaid in one row (colour = method, line style = site, marker = layer choice).
+    Every line drawn has its legend entry.
     """
     targets = sorted(set(sweep.target))
     panels = [("gain", t) for t in targets] + ([("steered", source)] if source else [])
     panels.append(("preservation", ""))
-    with _style():
+    settings = sorted(set(sweep[list(VARIANT_KEYS)].astype(str).itertuples(index=False, name=None)))
+    key = tuple(str(headline[k]) for k in VARIANT_KEYS) if headline else None
+    if key not in settings:
         fig, axes = _panels(len(panels), title)
         for ax, (metric, label) in zip(axes, panels, strict=True):
             _sweep_panel(ax, sweep, metric, label, label_set, len(targets) > 1)
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right upper")
-        return _save(fig, out_png)
+        _legend(fig, list(axes))
+        return fig
+    columns = max(len(panels), min(6, len(settings)))
+    rows = 1 + -(-len(settings) // columns)
+    fig = plt.figure(figsize=(3.4 * columns, 2.9 * rows))
+    if title:
+        fig.suptitle(title)
+    grid = fig.add_gridspec(rows, columns)
+    chosen = sweep[(sweep[list(VARIANT_KEYS)].astype(str) == list(key)).all(axis=1)]
+    top = [fig.add_subplot(grid[0, i]) for i in range(len(panels))]
+    for ax, (metric, label) in zip(top, panels, strict=True):
+        _sweep_panel(ax, chosen, metric, label, label_set, len(targets) > 1, width=2.2)
+        ax.set_title(f"headline: {' · '.join(key)}", fontsize=9)
+    small = _setting_multiples(fig, grid, sweep, settings, targets, label_set, key)
+    _legend(fig, [*top, *small])
+    return fig
+
+
+def _setting_multiples(
+    fig: Figure,
+    grid: Any,
+    sweep: pd.DataFrame,
+    settings: Sequence[tuple[str, ...]],
+    targets: Sequence[str],
+    label_set: str,
+    headline: tuple[str, ...],
+) -> list[Any]:
+    """One small panel per setting: its gain towards each target against α."""
+    columns = grid.ncols
+    gains = sweep[(sweep.metric == "gain") & (sweep.label_set == label_set)]
+    gains = gains[gains.label == gains.target]
+    colours = dict(zip(targets, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    axes: list[Any] = []
+    for i, setting in enumerate(settings):
+        ax = fig.add_subplot(grid[1 + i // columns, i % columns], sharey=axes[0] if axes else None)
+        mine = gains[(gains[list(VARIANT_KEYS)].astype(str) == list(setting)).all(axis=1)]
+        for target, line in mine.groupby("target", sort=True):
+            line = line.sort_values("alpha")
+            colour = colours.get(cast(str, target))
+            ax.plot(line.alpha, line["mean"], "-o", color=colour, markersize=3, label=f"→ {target}")
+            ax.fill_between(line.alpha, line.ci_low, line.ci_high, color=colour, alpha=0.15)
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        alphas = sorted(set(sweep.alpha))
+        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
+        ax.minorticks_off()
+        ax.set_title(" · ".join(setting), fontsize=9)
+        if setting == headline:
+            for spine in ax.spines.values():
+                spine.set(visible=True, color="tab:red", linewidth=2.0)
+        if i % columns == 0:
+            ax.set_ylabel("gain")
+        axes.append(ax)
+    return axes
+
+
+def _legend(fig: Figure, axes: Sequence[Any]) -> None:
+    """One figure legend holding every distinct line label of ``axes``."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside right upper")
 
 
 def _sweep_panel(
-    ax, sweep: pd.DataFrame, metric: str, label: str, label_set: str, per_target: bool
+    ax,
+    sweep: pd.DataFrame,
+    metric: str,
+    label: str,
+    label_set: str,
+    per_target: bool,
+    width: float = 1.5,
 ) -> None:
     rows = sweep[(sweep.metric == metric) & (sweep.label == label)]
     if metric != "preservation":
@@ -242,6 +327,7 @@ def _sweep_panel(
             marker=markers[layers],
             label=name,
             markersize=4,
+            linewidth=width,
         )
         ax.fill_between(line.alpha, line.ci_low, line.ci_high, color=color, alpha=0.12)
     ax.set_xscale("log", base=2)
