@@ -49,3 +49,12 @@ def test_int16_audio_is_written_as_it_is_and_float_is_clipped(tmp_path):
     assert back[0] == 32767 and back[1] <= -32767  # clipped to full scale, not wrapped
     assert abs(int(back[2]) - 16384) <= 1
     np.testing.assert_array_equal(np.load(save_npy_atomic(tmp_path / "x.npy", pcm)), pcm)
+
+
+def test_read_table_reads_what_write_table_wrote(tmp_path):
+    """Parquet and TSV both round-trip (the tables' α choices are TSV)."""
+    from musicsteer.storage import read_table, write_table
+
+    frame = pd.DataFrame({"target": ["pop", "folk"], "alpha": [0.1, 0.3]})
+    for name in ("t.parquet", "t.tsv"):
+        pd.testing.assert_frame_equal(read_table(write_table(frame, tmp_path / name)), frame)

@@ -72,14 +72,17 @@ class CorruptFileError(ValueError):
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A Parquet table; an unreadable one raises :class:`CorruptFileError` naming its path."""
+    """A table :func:`write_table` wrote (Parquet, or TSV for ``.tsv``); an unreadable one
+    raises :class:`CorruptFileError` naming its path."""
     try:
+        if Path(path).suffix == ".tsv":
+            return pd.read_csv(path, sep="\t")
         return pd.read_parquet(path)
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise CorruptFileError(
-            f"{path}: not a readable Parquet table ({err}); delete it and rerun to rebuild it"
+            f"{path}: not a readable table ({err}); delete it and rerun to rebuild it"
         ) from err
 
 
