@@ -338,6 +338,7 @@ def load_generator(args: argparse.Namespace) -> MusicGen:
     """The MusicGen(-Melody) named by ``--model``."""
     from musicsteer.models import loading
 
+    check_device(args.device)
     spec = _model_path(args.model, args.models_dir, ("musicgen", "musicgen_melody"))
     status(f"loading {spec} on {args.device}")
     return loading.load_musicgen(spec, args.models_dir, args.device, args.dtype)
@@ -397,7 +398,6 @@ def run_generate(args: argparse.Namespace) -> int:
     vector = load_vector(args.vector) if args.vector is not None else None
     if vector is not None:
         check_vector_model(vector, args.model, args.force)
-    check_device(args.device)
     if args.melody is not None and not args.melody.is_file():
         raise FileNotFoundError(f"melody file not found: {args.melody}")
     mg = load_generator(args)
@@ -548,7 +548,6 @@ def run_extract(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
-    check_device(args.device)
     mg = load_generator(args)
     kept, waves = [], []
     for path in args.files:

@@ -275,10 +275,7 @@ def _setting_multiples(
             ax.plot(line.alpha, line["mean"], "-o", color=colour, markersize=3, label=f"→ {target}")
             ax.fill_between(line.alpha, line.ci_low, line.ci_high, color=colour, alpha=0.15)
         ax.axhline(0.0, color="grey", linewidth=0.8)
-        ax.set_xscale("log", base=2)
-        alphas = sorted(set(sweep.alpha))
-        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
-        ax.minorticks_off()
+        _alpha_axis(ax, sweep.alpha)
         ax.set_title(" · ".join(setting), fontsize=9)
         if setting == headline:
             for spine in ax.spines.values():
@@ -287,6 +284,14 @@ def _setting_multiples(
             ax.set_ylabel("gain")
         axes.append(ax)
     return axes
+
+
+def _alpha_axis(ax: Any, alphas: pd.Series) -> None:
+    """α on a log2 axis, ticked at the swept values."""
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(alphas))
+    ax.set_xticks(ticks, [f"{a:g}" for a in ticks])
+    ax.minorticks_off()
 
 
 def _legend(fig: Figure, axes: Sequence[Any]) -> None:
@@ -330,10 +335,7 @@ def _sweep_panel(
             linewidth=width,
         )
         ax.fill_between(line.alpha, line.ci_low, line.ci_high, color=color, alpha=0.12)
-    ax.set_xscale("log", base=2)
-    alphas = sorted(set(sweep.alpha))
-    ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
-    ax.minorticks_off()
+    _alpha_axis(ax, sweep.alpha)
     ax.set_xlabel("α")
     names = {
         "gain": f"gain in p({label})",
