@@ -13,9 +13,9 @@ from pathlib import Path
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def use_threads(n: int) -> None:
+def use_threads(n: int) -> int:
     """Hold this process to ``n`` CPU threads: torch's intra-op pool, the BLAS/OpenMP
-    pools of numpy and scikit-learn, and the processes it starts.
+    pools of numpy and scikit-learn, and the processes it starts; returns ``n`` (at least 1).
 
     A job that Snakemake scheduled with ``threads: n`` must not use more: left alone,
     torch and BLAS each take every core, and jobs running side by side fight over them.
@@ -28,6 +28,7 @@ def use_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
+    return n
 
 
 @contextlib.contextmanager
@@ -39,8 +40,7 @@ def job_log(
     With no log path everything stays on the terminal. ``threads`` (the rule's
     ``snakemake.threads``) caps the job's CPU threads (:func:`use_threads`).
     """
-    if threads is not None:
-        use_threads(threads)
+    threads = None if threads is None else use_threads(threads)
     path = paths if isinstance(paths, str) else (paths[0] if paths else None)
     logger = logging.getLogger("musicsteer")
     if path is None:
@@ -55,7 +55,7 @@ def job_log(
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         if threads is not None:
-            logger.info("CPU threads: %d (torch, BLAS, OpenMP)", max(1, int(threads)))
+            logger.info("CPU threads: %d (torch, BLAS, OpenMP)", threads)
         try:
             yield logger
         except BaseException:

@@ -77,11 +77,12 @@ def clustered_interval(
     if x.size == 0:
         return (np.nan, np.nan, np.nan, 0)
     mean = float(x.mean())
-    k = int(np.unique(groups).size)
+    present, cluster_of = np.unique(groups, return_inverse=True)  # clusters left after NaNs
+    k = int(present.size)
     if x.size < MIN_UNITS:
         return (mean, np.nan, np.nan, k)
     if k >= 2:
-        sums = np.bincount(np.unique(groups, return_inverse=True)[1], weights=x - mean)
+        sums = np.bincount(cluster_of, weights=x - mean)
         se = float(np.sqrt(k / (k - 1) * np.square(sums).sum()) / x.size)
         df = k - 1
     else:
