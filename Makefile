@@ -37,7 +37,7 @@ test-deps:
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
-	@echo; cat results/tables/genre_fusion.md
+	@echo; cat results/demo/tables/genre_fusion.md
 
 # Train the mini-* models from nothing (about an hour on 2 cores) and install them as built-ins.
 mini: install

@@ -56,6 +56,8 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.
 
 # The demo config as the DAG tests run it: with the random tiny models (wiring.yaml).
 DEMO = ("--configfile", "config/demo.yaml", str(REPO / "tests/configs/wiring.yaml"))
+# Its run's folders (wiring.yaml names the run).
+RESULTS, LOGS = "results/wiring", "logs/wiring"
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,19 @@ def test_config_defaults_and_errors_name_the_key():
         config.validate_config({"steering": {"pairs": [{"source": "rock", "target": "x"}]}}, schema)
 
 
+def test_a_run_name_cannot_reach_into_another_runs_folders():
+    schema = "workflow/schemas/config.schema.yaml"
+    assert config.run_folders(None) == ("results", "logs")
+    assert config.run_folders("demo") == ("results/demo", "logs/demo")
+    assert config.validate_config({"run": "paper-2"}, schema)["run"] == "paper-2"
+    for name in ("tables", "data"):  # the paper run's folders in results/
+        with pytest.raises(config.ConfigError, match=rf"run: '{name}' is a folder"):
+            config.validate_config({"run": name}, schema)
+    for name in ("../elsewhere", "a/b", ".hidden", ""):
+        with pytest.raises(config.ConfigError, match=r"\brun\b"):
+            config.validate_config({"run": name}, schema)
+
+
 def test_schema_documents_every_key():
     import yaml
 

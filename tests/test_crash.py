@@ -20,21 +20,25 @@ from musicsteer import activations as act
 from musicsteer.corpora import clipstore
 from musicsteer.steering.vector import SteeringVector
 from musicsteer.storage import CorruptFileError, read_table
-from tests.conftest import DEMO, REPO, SNAKEMAKE, snakemake
+from tests.conftest import DEMO, LOGS, REPO, RESULTS, SNAKEMAKE, snakemake
 from tests.corpora.syntheory_helpers import needs_soundfont
 
 # the clip store and the genre activations: rendering, decoding and a model pass
-TARGET = "results/activations/genres/index.parquet"
+TARGET = f"{RESULTS}/activations/genres/index.parquet"
 # when to kill: the first rendered track, the stored clips, the extraction job running
 MOMENTS = (
     "resources/demo/gtzan/genres_original/*/*.wav",
-    "results/data/genres/clips/*.npy",
-    "logs/extract_activations/genres.log",
+    f"{RESULTS}/data/genres/clips/*.npy",
+    f"{LOGS}/extract_activations/genres.log",
 )
 
 
 def _checksums(work: Path) -> dict[str, str]:
-    folders = [work / "results/data", work / "results/activations/genres", work / "resources/demo"]
+    folders = [
+        work / f"{RESULTS}/data",
+        work / f"{RESULTS}/activations/genres",
+        work / "resources/demo",
+    ]
     return {
         str(p.relative_to(work)): hashlib.sha1(p.read_bytes()).hexdigest()
         for folder in folders
@@ -94,7 +98,7 @@ def test_sigkill_at_three_moments_then_a_rerun_equals_an_uninterrupted_run(demo_
     assert got == {k: v for k, v in want.items() if k in got} and got, sorted(
         set(want.items()) ^ set(got.items())
     )[:10]
-    assert {k for k in want if k.startswith("results/activations/genres/")} <= set(got)
+    assert {k for k in want if k.startswith(f"{RESULTS}/activations/genres/")} <= set(got)
 
 
 def _noise(row, rate: int) -> np.ndarray:

@@ -21,14 +21,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, RESULTS
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 UP, DOWN = REPO / "tests/slurm/up.sh", REPO / "tests/slurm/down.sh"
 # the tests' demo config (tiny models) with one steering pair: every rule of the genre-fusion DAG, fewer jobs
 ONE_PAIR = REPO / "tests/slurm/one_pair.yaml"
-TARGET = "results/tables/genre_fusion.csv"
+TARGET = f"{RESULTS}/tables/genre_fusion.csv"
 CONFIG = [*DEMO, str(ONE_PAIR)]  # after the targets
 GPU_RULES = {"extract_activations", "generate_baseline", "steer", "score"}
 LOCAL_RULES = {"genre_fusion_table", "instrument_transfer_table", "listen", "merge_steered"}

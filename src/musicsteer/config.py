@@ -137,6 +137,7 @@ def _check_consistency(config: dict) -> None:
     problems += _evaluation_problems(config)
     problems += _melody_conditioning_problems(config)
     problems += _model_problems(config) + _layer_problems(config) + _name_problems(config)
+    problems += _run_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(problems))
 
@@ -182,6 +183,39 @@ def _layer_problems(config: dict) -> list[str]:
             f"0..{n_layers}, attn 0..{n_layers - 1})"
         )
     return problems
+
+
+# The folders a run writes in results/ (and the example's): a named run's folder sits
+# beside them when the unnamed run also lives in results/, so it must not take their names.
+RESULT_FOLDERS = (
+    "activations",
+    "benchmarks",
+    "data",
+    "evaluation",
+    "example",
+    "figures",
+    "instrument_transfer",
+    "probing",
+    "report",
+    "steering",
+    "tables",
+    "tasks",
+    "vectors",
+)
+
+
+def run_folders(run: str | None) -> tuple[str, str]:
+    """The results and log folders of a run: ``results/<run>``, ``logs/<run>`` (unnamed: the
+    paper's ``results``, ``logs``)."""
+    return (f"results/{run}", f"logs/{run}") if run else ("results", "logs")
+
+
+def _run_problems(config: dict) -> list[str]:
+    """A run name that would put its outputs inside another run's folders."""
+    run = config["run"]
+    if run in RESULT_FOLDERS:
+        return [f"  run: {run!r} is a folder every run writes; use another name"]
+    return []
 
 
 def _name_problems(config: dict) -> list[str]:

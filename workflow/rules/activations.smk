@@ -6,11 +6,11 @@ rule extract_activations:
         clips=dataset_clips,
         model=model_input("musicgen"),
     output:
-        index="results/activations/{dataset}/index.parquet",
+        index=in_run("activations/{dataset}/index.parquet"),
     log:
-        "logs/extract_activations/{dataset}.log",
+        run_log("extract_activations/{dataset}.log"),
     benchmark:
-        "results/benchmarks/extract_activations/{dataset}.tsv"
+        in_run("benchmarks/extract_activations/{dataset}.tsv")
     conda:
         ENV
     threads: THREADS

@@ -9,7 +9,7 @@ _SRC = str(Path(workflow.basedir).parent / "src")
 _PATHS = [_SRC, dict(os.environ).get("PYTHONPATH", "")]
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in _PATHS if p))
 
-from musicsteer.config import ConfigError, preflight, validate_config
+from musicsteer.config import ConfigError, preflight, run_folders, validate_config
 from musicsteer.corpora.genres import SOURCES as GENRE_SOURCES
 from musicsteer.corpora.syntheory import subset_for
 from musicsteer.models.specs import TINY_MODELS, resolve_spec
@@ -28,6 +28,20 @@ try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as err:
     _stop(str(err))
+
+# Each config's run has its own folders (config `run`): the paper's results/ and logs/, the
+# demo's results/demo/ and logs/demo/, so one run never overwrites another's outputs.
+RESULTS, LOGS = run_folders(config["run"])
+
+
+def in_run(path):
+    """A path in this run's results folder."""
+    return f"{RESULTS}/{path}"
+
+
+def run_log(path):
+    """A path in this run's log folder (data shared by every run logs to logs/)."""
+    return f"{LOGS}/{path}"
 
 
 def only_mini_targets():
@@ -104,7 +118,7 @@ PAIR_ROUTES = [pair_route_name(s, t) for s, t in PAIRS]
 BASELINES = {}
 for _route in ROUTES.values():
     BASELINES.setdefault(_route.baseline, _route)
-MELODY = "results/instrument_transfer/melody.wav"
+MELODY = in_run("instrument_transfer/melody.wav")
 # How every task is probed and its layers chosen (musicsteer.probing.fit.ProbeSettings).
 PROBE_SETTINGS = {
     "methods": METHODS,
@@ -189,16 +203,16 @@ def task_dataset(task):
 
 
 def task_activations(wildcards):
-    return f"results/activations/{task_dataset(wildcards.task)}/index.parquet"
+    return f"{RESULTS}/activations/{task_dataset(wildcards.task)}/index.parquet"
 
 
 def task_clustering(wildcards):
-    return f"results/probing/{task_dataset(wildcards.task)}/clustering.parquet"
+    return f"{RESULTS}/probing/{task_dataset(wildcards.task)}/clustering.parquet"
 
 
 def task_table(wildcards):
     folder = "syntheory" if wildcards.task in SYNTHEORY_TASKS else "genres"
-    return f"results/tasks/{folder}/{wildcards.task}.parquet"
+    return f"{RESULTS}/tasks/{folder}/{wildcards.task}.parquet"
 
 
 DATASETS = ["genres"] + [f"syntheory_{c}" for c in SYNTHEORY_CONCEPTS]
@@ -207,8 +221,8 @@ DATASETS = ["genres"] + [f"syntheory_{c}" for c in SYNTHEORY_CONCEPTS]
 def dataset_clips(wildcards):
     """The stored clips of a dataset: the combined genres or one SynTheory concept."""
     if wildcards.dataset == "genres":
-        return "results/data/genres/clips.parquet"
-    return f"results/data/syntheory/{wildcards.dataset.removeprefix('syntheory_')}/clips.parquet"
+        return in_run("data/genres/clips.parquet")
+    return f"{RESULTS}/data/syntheory/{wildcards.dataset.removeprefix('syntheory_')}/clips.parquet"
 
 
 def dataset_position(wildcards):
@@ -259,13 +273,15 @@ def baseline_inputs(wildcards):
 def route_inputs(wildcards):
     """A route's generation inputs and the folder of its task's per-class vectors."""
     route = ROUTES[wildcards.route]
-    return generation_inputs(route) | {"vectors": f"results/vectors/tasks/{route.task}"}
+    return generation_inputs(route) | {
+        "vectors": f"{RESULTS}/vectors/tasks/{route.task}"
+    }
 
 
 def route_parts(wildcards):
     """The samples tables of a route's steering jobs, one per part of the grid."""
     return expand(
-        "results/steering/{route}/{part}/samples.parquet",
+        in_run("steering/{route}/{part}/samples.parquet"),
         route=wildcards.route,
         part=STEER_PARTS,
     )
@@ -273,47 +289,45 @@ def route_parts(wildcards):
 
 def route_baseline(wildcards):
     """The unsteered samples a route is compared with."""
-    return (
-        f"results/steering/originals/{ROUTES[wildcards.route].baseline}/samples.parquet"
-    )
+    return f"{RESULTS}/steering/originals/{ROUTES[wildcards.route].baseline}/samples.parquet"
 
 
 def route_selection(wildcards):
     """The α choices of a route's table (the listening pages mark the chosen α)."""
     table = "instrument_transfer" if wildcards.route == INSTRUMENTS else "genre_fusion"
-    return f"results/tables/{table}_alpha.tsv"
+    return f"{RESULTS}/tables/{table}_alpha.tsv"
 
 
 def figure_targets():
     return [
         *expand(
-            "results/figures/{dataset}/{kind}.png",
+            in_run("figures/{dataset}/{kind}.png"),
             dataset=DATASETS,
             kind=["clustering", "jaccard"],
         ),
-        *expand("results/figures/tasks/probe_accuracy_{task}.png", task=PROBED_TASKS),
-        *expand("results/figures/steering/alpha_sweep_{route}.png", route=ROUTES),
+        *expand(in_run("figures/tasks/probe_accuracy_{task}.png"), task=PROBED_TASKS),
+        *expand(in_run("figures/steering/alpha_sweep_{route}.png"), route=ROUTES),
     ]
 
 
 def table_targets():
     """The paper's tables: genre fusion, and instrument transfer when enabled."""
-    tables = ["results/tables/genre_fusion.csv"]
+    tables = [in_run("tables/genre_fusion.csv")]
     if TRANSFER["enabled"]:
-        tables.append("results/tables/instrument_transfer.csv")
+        tables.append(in_run("tables/instrument_transfer.csv"))
     return tables
 
 
 def report_targets():
     """The listening pages (audio players) of the report."""
-    return expand("results/report/listen/{route}", route=ROUTES)
+    return expand(in_run("report/listen/{route}"), route=ROUTES)
 
 
 def data_targets():
     """Task tables: what the data stage hands to the probes."""
-    targets = ["results/tasks/genres/index.tsv"]
+    targets = [in_run("tasks/genres/index.tsv")]
     return targets + (
-        ["results/tasks/syntheory/index.tsv"] if SYNTHEORY_CONCEPTS else []
+        [in_run("tasks/syntheory/index.tsv")] if SYNTHEORY_CONCEPTS else []
     )
 
 

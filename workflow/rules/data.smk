@@ -58,10 +58,10 @@ rule clip_source:
     input:
         source_input,
     output:
-        manifest="results/data/sources/{source}/manifest.parquet",
-        skipped="results/data/sources/{source}/skipped.tsv",
+        manifest=in_run("data/sources/{source}/manifest.parquet"),
+        skipped=in_run("data/sources/{source}/skipped.tsv"),
     log:
-        "logs/clip_source/{source}.log",
+        run_log("clip_source/{source}.log"),
     conda:
         ENV
     params:
@@ -78,15 +78,15 @@ rule clip_source:
 rule combine_genres:
     input:
         manifests=expand(
-            "results/data/sources/{source}/manifest.parquet", source=SOURCES
+            in_run("data/sources/{source}/manifest.parquet"), source=SOURCES
         ),
-        skipped=expand("results/data/sources/{source}/skipped.tsv", source=SOURCES),
+        skipped=expand(in_run("data/sources/{source}/skipped.tsv"), source=SOURCES),
     output:
-        manifest="results/data/genres/manifest.parquet",
-        skipped="results/data/genres/skipped.tsv",
-        counts="results/data/genres/counts.tsv",
+        manifest=in_run("data/genres/manifest.parquet"),
+        skipped=in_run("data/genres/skipped.tsv"),
+        counts=in_run("data/genres/counts.tsv"),
     log:
-        "logs/combine_genres.log",
+        run_log("combine_genres.log"),
     conda:
         ENV
     params:
@@ -99,13 +99,13 @@ rule combine_genres:
 
 rule store_clips:
     input:
-        manifest="results/data/{corpus}/manifest.parquet",
+        manifest=in_run("data/{corpus}/manifest.parquet"),
     output:
-        clips="results/data/{corpus}/clips.parquet",
+        clips=in_run("data/{corpus}/clips.parquet"),
     log:
-        "logs/store_clips/{corpus}.log",
+        run_log("store_clips/{corpus}.log"),
     benchmark:
-        "results/benchmarks/store_clips/{corpus}.tsv"
+        in_run("benchmarks/store_clips/{corpus}.tsv")
     conda:
         ENV
     params:
@@ -119,11 +119,11 @@ rule store_clips:
 # its own task and leaves every other task, probe and steering job as it is.
 rule genre_task:
     input:
-        manifest="results/data/genres/manifest.parquet",
+        manifest=in_run("data/genres/manifest.parquet"),
     output:
-        task="results/tasks/genres/{genre_task}.parquet",
+        task=in_run("tasks/genres/{genre_task}.parquet"),
     log:
-        "logs/genre_task/{genre_task}.log",
+        run_log("genre_task/{genre_task}.log"),
     conda:
         ENV
     params:
@@ -135,11 +135,11 @@ rule genre_task:
 
 rule genre_task_index:
     input:
-        tasks=expand("results/tasks/genres/{task}.parquet", task=GENRE_TASKS),
+        tasks=expand(in_run("tasks/genres/{task}.parquet"), task=GENRE_TASKS),
     output:
-        index="results/tasks/genres/index.tsv",
+        index=in_run("tasks/genres/index.tsv"),
     log:
-        "logs/genre_task_index.log",
+        run_log("genre_task_index.log"),
     conda:
         ENV
     script:
@@ -148,12 +148,12 @@ rule genre_task_index:
 
 rule make_syntheory:
     output:
-        manifest="results/data/syntheory/{concept}/manifest.parquet",
-        skipped="results/data/syntheory/{concept}/skipped.tsv",
+        manifest=in_run("data/syntheory/{concept}/manifest.parquet"),
+        skipped=in_run("data/syntheory/{concept}/skipped.tsv"),
     log:
-        "logs/make_syntheory/{concept}.log",
+        run_log("make_syntheory/{concept}.log"),
     benchmark:
-        "results/benchmarks/make_syntheory/{concept}.tsv"
+        in_run("benchmarks/make_syntheory/{concept}.tsv")
     conda:
         ENV
     # FluidSynth threads (full SynTheory: ~10 min on 2); raise with --set-threads make_syntheory=N
@@ -171,14 +171,14 @@ rule make_syntheory:
 rule syntheory_tasks:
     input:
         manifests=expand(
-            "results/data/syntheory/{concept}/manifest.parquet",
+            in_run("data/syntheory/{concept}/manifest.parquet"),
             concept=SYNTHEORY_CONCEPTS,
         ),
     output:
-        index="results/tasks/syntheory/index.tsv",
-        tasks=expand("results/tasks/syntheory/{task}.parquet", task=SYNTHEORY_TASKS),
+        index=in_run("tasks/syntheory/index.tsv"),
+        tasks=expand(in_run("tasks/syntheory/{task}.parquet"), task=SYNTHEORY_TASKS),
     log:
-        "logs/syntheory_tasks.log",
+        run_log("syntheory_tasks.log"),
     conda:
         ENV
     params:

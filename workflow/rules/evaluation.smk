@@ -6,15 +6,15 @@
 rule score:
     input:
         originals=route_baseline,
-        steered="results/steering/{route}/samples.parquet",
+        steered=in_run("steering/{route}/samples.parquet"),
         model=model_input("clap"),
     output:
-        scores="results/evaluation/{route}/scores.parquet",
-        sweep="results/evaluation/{route}/sweep.parquet",
+        scores=in_run("evaluation/{route}/scores.parquet"),
+        sweep=in_run("evaluation/{route}/sweep.parquet"),
     log:
-        "logs/score/{route}.log",
+        run_log("score/{route}.log"),
     benchmark:
-        "results/benchmarks/score/{route}.tsv"
+        in_run("benchmarks/score/{route}.tsv")
     conda:
         ENV
     threads: THREADS
@@ -31,25 +31,25 @@ rule score:
 
 rule genre_fusion_table:
     input:
-        scores=expand("results/evaluation/{route}/scores.parquet", route=PAIR_ROUTES),
+        scores=expand(in_run("evaluation/{route}/scores.parquet"), route=PAIR_ROUTES),
     output:
         csv=report(
-            "results/tables/genre_fusion.csv",
+            in_run("tables/genre_fusion.csv"),
             caption="../report/genre_fusion.rst",
             category="Genre fusion",
             labels={"table": "CSV (download)"},
         ),
         html=report(
-            "results/tables/genre_fusion.html",
+            in_run("tables/genre_fusion.html"),
             caption="../report/genre_fusion.rst",
             category="Genre fusion",
             labels={"table": "the table"},
         ),
-        markdown="results/tables/genre_fusion.md",
-        long="results/tables/genre_fusion_long.parquet",
-        selection="results/tables/genre_fusion_alpha.tsv",
+        markdown=in_run("tables/genre_fusion.md"),
+        long=in_run("tables/genre_fusion_long.parquet"),
+        selection=in_run("tables/genre_fusion_alpha.tsv"),
     log:
-        "logs/genre_fusion_table.log",
+        run_log("genre_fusion_table.log"),
     conda:
         ENV
     params:
@@ -65,25 +65,25 @@ rule genre_fusion_table:
 
 rule instrument_transfer_table:
     input:
-        scores=f"results/evaluation/{INSTRUMENTS}/scores.parquet",
+        scores=f"{RESULTS}/evaluation/{INSTRUMENTS}/scores.parquet",
     output:
         csv=report(
-            "results/tables/instrument_transfer.csv",
+            in_run("tables/instrument_transfer.csv"),
             caption="../report/instrument_transfer.rst",
             category="Instrument transfer",
             labels={"table": "CSV (download)"},
         ),
         html=report(
-            "results/tables/instrument_transfer.html",
+            in_run("tables/instrument_transfer.html"),
             caption="../report/instrument_transfer.rst",
             category="Instrument transfer",
             labels={"table": "the table"},
         ),
-        markdown="results/tables/instrument_transfer.md",
-        long="results/tables/instrument_transfer_long.parquet",
-        selection="results/tables/instrument_transfer_alpha.tsv",
+        markdown=in_run("tables/instrument_transfer.md"),
+        long=in_run("tables/instrument_transfer_long.parquet"),
+        selection=in_run("tables/instrument_transfer_alpha.tsv"),
     log:
-        "logs/instrument_transfer_table.log",
+        run_log("instrument_transfer_table.log"),
     conda:
         ENV
     params:

@@ -3,21 +3,21 @@
 
 rule figure_clustering:
     input:
-        clustering="results/probing/{dataset}/clustering.parquet",
-        jaccard="results/probing/{dataset}/jaccard.parquet",
+        clustering=in_run("probing/{dataset}/clustering.parquet"),
+        jaccard=in_run("probing/{dataset}/jaccard.parquet"),
     output:
         clustering=report(
-            "results/figures/{dataset}/clustering.png",
+            in_run("figures/{dataset}/clustering.png"),
             caption="../report/clustering.rst",
             category="Where concepts live",
         ),
         jaccard=report(
-            "results/figures/{dataset}/jaccard.png",
+            in_run("figures/{dataset}/jaccard.png"),
             caption="../report/jaccard.rst",
             category="Where concepts live",
         ),
     log:
-        "logs/figure_clustering/{dataset}.log",
+        run_log("figure_clustering/{dataset}.log"),
     conda:
         ENV
     script:
@@ -26,16 +26,16 @@ rule figure_clustering:
 
 rule figure_task:
     input:
-        probes="results/probing/tasks/{task}/probes.parquet",
+        probes=in_run("probing/tasks/{task}/probes.parquet"),
     output:
         report(
-            "results/figures/tasks/probe_accuracy_{task}.png",
+            in_run("figures/tasks/probe_accuracy_{task}.png"),
             caption="../report/probes.rst",
             category="Probes",
             subcategory="{task}",
         ),
     log:
-        "logs/figure_task/{task}.log",
+        run_log("figure_task/{task}.log"),
     conda:
         ENV
     script:
@@ -44,16 +44,16 @@ rule figure_task:
 
 rule figure_alpha_sweep:
     input:
-        sweep="results/evaluation/{route}/sweep.parquet",
+        sweep=in_run("evaluation/{route}/sweep.parquet"),
     output:
         report(
-            "results/figures/steering/alpha_sweep_{route}.png",
+            in_run("figures/steering/alpha_sweep_{route}.png"),
             caption="../report/alpha_sweep.rst",
             category="Steering strength",
             subcategory="{route}",
         ),
     log:
-        "logs/figure_alpha_sweep/{route}.log",
+        run_log("figure_alpha_sweep/{route}.log"),
     conda:
         ENV
     params:

@@ -3,14 +3,14 @@
 
 rule cluster_dataset:
     input:
-        index="results/activations/{dataset}/index.parquet",
+        index=in_run("activations/{dataset}/index.parquet"),
     output:
-        clustering="results/probing/{dataset}/clustering.parquet",
-        jaccard="results/probing/{dataset}/jaccard.parquet",
+        clustering=in_run("probing/{dataset}/clustering.parquet"),
+        jaccard=in_run("probing/{dataset}/jaccard.parquet"),
     log:
-        "logs/cluster_dataset/{dataset}.log",
+        run_log("cluster_dataset/{dataset}.log"),
     benchmark:
-        "results/benchmarks/cluster_dataset/{dataset}.tsv"
+        in_run("benchmarks/cluster_dataset/{dataset}.tsv")
     conda:
         ENV
     threads: THREADS
@@ -28,14 +28,14 @@ rule probe_task:
         task=task_table,
         clustering=task_clustering,
     output:
-        probes="results/probing/tasks/{task}/probes.parquet",
-        summary="results/probing/tasks/{task}/summary.tsv",
-        selection="results/probing/tasks/{task}/selection.tsv",
-        vectors=directory("results/vectors/tasks/{task}"),
+        probes=in_run("probing/tasks/{task}/probes.parquet"),
+        summary=in_run("probing/tasks/{task}/summary.tsv"),
+        selection=in_run("probing/tasks/{task}/selection.tsv"),
+        vectors=directory(in_run("vectors/tasks/{task}")),
     log:
-        "logs/probe_task/{task}.log",
+        run_log("probe_task/{task}.log"),
     benchmark:
-        "results/benchmarks/probe_task/{task}.tsv"
+        in_run("benchmarks/probe_task/{task}.tsv")
     conda:
         ENV
     threads: THREADS

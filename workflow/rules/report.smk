@@ -5,12 +5,12 @@
 rule listen:
     input:
         originals=route_baseline,
-        steered="results/steering/{route}/samples.parquet",
-        scores="results/evaluation/{route}/scores.parquet",
+        steered=in_run("steering/{route}/samples.parquet"),
+        scores=in_run("evaluation/{route}/scores.parquet"),
         selection=route_selection,
     output:
         report(
-            directory("results/report/listen/{route}"),
+            directory(in_run("report/listen/{route}")),
             patterns=["{page}.html"],
             caption="../report/listen.rst",
             category="Listen",
@@ -18,7 +18,7 @@ rule listen:
             labels={"page": "{page}"},
         ),
     log:
-        "logs/listen/{route}.log",
+        run_log("listen/{route}.log"),
     conda:
         ENV
     params:

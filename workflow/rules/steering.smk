@@ -8,11 +8,11 @@ rule generate_baseline:
     input:
         unpack(baseline_inputs),
     output:
-        samples="results/steering/originals/{baseline}/samples.parquet",
+        samples=in_run("steering/originals/{baseline}/samples.parquet"),
     log:
-        "logs/generate_baseline/{baseline}.log",
+        run_log("generate_baseline/{baseline}.log"),
     benchmark:
-        "results/benchmarks/generate_baseline/{baseline}.tsv"
+        in_run("benchmarks/generate_baseline/{baseline}.tsv")
     conda:
         ENV
     threads: THREADS
@@ -32,11 +32,11 @@ rule steer:
     input:
         unpack(route_inputs),
     output:
-        samples="results/steering/{route}/{part}/samples.parquet",
+        samples=in_run("steering/{route}/{part}/samples.parquet"),
     log:
-        "logs/steer/{route}/{part}.log",
+        run_log("steer/{route}/{part}.log"),
     benchmark:
-        "results/benchmarks/steer/{route}/{part}.tsv"
+        in_run("benchmarks/steer/{route}/{part}.tsv")
     conda:
         ENV
     threads: THREADS
@@ -58,9 +58,9 @@ rule merge_steered:
     input:
         parts=route_parts,
     output:
-        samples="results/steering/{route}/samples.parquet",
+        samples=in_run("steering/{route}/samples.parquet"),
     log:
-        "logs/merge_steered/{route}.log",
+        run_log("merge_steered/{route}.log"),
     conda:
         ENV
     script:
@@ -71,7 +71,7 @@ rule render_melody:
     output:
         melody=MELODY,
     log:
-        "logs/render_melody.log",
+        run_log("render_melody.log"),
     conda:
         ENV
     params:
