@@ -40,6 +40,7 @@ import numpy as np
 
 from musicsteer import __version__
 from musicsteer.config import MAX_NORM_ALPHA
+from musicsteer.models.specs import PAPER_CLAP, model_config_file, same_model
 
 ZERO_SHOT_TEMPLATE = "This is a sound of {}."  # the zero-shot pipeline's, as the tables
 
@@ -175,7 +176,7 @@ def _add_score(p: argparse.ArgumentParser) -> None:
     # evaluation.ZERO_SHOT_TEMPLATE (not imported: it would load torch at start-up)
     p.add_argument("--template", default=ZERO_SHOT_TEMPLATE, help="text for a label (%(default)r)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
-    _add_common(p, "laion/clap-htsat-unfused")
+    _add_common(p, PAPER_CLAP)
     p.set_defaults(func=run_score)
 
 
@@ -296,14 +297,9 @@ def _model_path(spec: str, models_dir: Path, kinds: Sequence[str]) -> str:
 
 def _model_type(path: str) -> str | None:
     """``model_type`` from a local folder's or a cached Hub model's ``config.json``."""
-    config = Path(path) / "config.json"
-    if not config.is_file():
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(path, "config.json")
-        if not isinstance(cached, str):
-            return None
-        config = Path(cached)
+    config = model_config_file(path)
+    if config is None:
+        return None
     try:
         return json.loads(config.read_text()).get("model_type")
     except (OSError, ValueError, AttributeError):
@@ -347,7 +343,7 @@ def load_generator(args: argparse.Namespace) -> MusicGen:
 def check_vector_model(vector: SteeringVector, model: str, force: bool) -> None:
     """Refuse a vector recorded for another model (unless ``force``): its directions live
     in that model's activation space, which another model's layers do not share."""
-    if not vector.model or vector.model == model or force:
+    if not vector.model or same_model(vector.model, model) or force:
         return
     raise ValueError(
         f"the vector was fitted on {vector.model!r}, not on --model {model!r}: its directions "

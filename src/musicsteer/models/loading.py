@@ -9,6 +9,7 @@ torch 2.13; :func:`melody_chroma` reproduces its chroma in plain torch.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -32,9 +33,13 @@ from musicsteer.models.specs import (  # noqa: F401  (re-exported: the loaders' 
     MINI_MODELS,
     TINY_MODELS,
     availability_problem,
+    hub_commit,
     looks_like_path,
     resolve_spec,
+    split_revision,
 )
+
+log = logging.getLogger(__name__)
 
 CLAP_SAMPLE_RATE = 48_000
 
@@ -81,8 +86,11 @@ class MusicGen:
 
 
 def _from_pretrained(cls: Any, spec: str, **kwargs: Any) -> Any:
+    """``cls.from_pretrained`` of a folder or Hub ID, at the spec's pinned revision."""
+    repo, revision = split_revision(spec)
+    pin = {"revision": revision} if revision else {}
     try:
-        return cls.from_pretrained(spec, **kwargs)
+        return cls.from_pretrained(repo, **pin, **kwargs)
     except OSError as err:
         raise ModelNotAvailableError(
             f"cannot load {spec!r}: {err}. Use a built-in ({', '.join(BUILTIN_MODELS)}), "
@@ -105,7 +113,23 @@ def load_musicgen(
     model = _from_pretrained(cls, path, dtype=_dtype(dtype))
     model.to(device).eval()
     tokenizer = _from_pretrained(AutoTokenizer, path)
+    _log_source(spec, path)
     return MusicGen(model=model, tokenizer=tokenizer, name=spec, is_melody=melody)
+
+
+def _log_source(spec: str, path: str) -> None:
+    """Log which weights were loaded: a Hub model's commit, or the folder."""
+    commit = hub_commit(path)
+    if commit:
+        log.info(
+            "model %s: Hub commit %s (pin it as %s@%s)",
+            spec,
+            commit,
+            split_revision(spec)[0],
+            commit,
+        )
+    else:
+        log.info("model %s: %s", spec, path)
 
 
 def refuse_stereo(config: MusicgenConfig | MusicgenMelodyConfig, spec: str) -> None:
@@ -134,6 +158,7 @@ def load_clap(
     # float32 whatever the checkpoint's dtype (the mini CLAP ships in float16)
     model = _from_pretrained(ClapModel, path, dtype=torch.float32).to(device).eval()
     processor = _from_pretrained(ClapProcessor, path)
+    _log_source(spec, path)
     return model, processor
 
 
