@@ -2,7 +2,8 @@
 
 Used by ``tests/report/test_pages.py``; also runs on its own against any report::
 
-    .venv/bin/python tests/helpers/report_check.py results/report.html
+    .venv/bin/python tests/helpers/report_check.py results/demo/report.html
+    .venv/bin/python tests/helpers/report_check.py results/demo/report.html --screenshot table.png
 
 It drives the report app the way a reader does: click a category (and subcategory) in
 the side bar, then the row's eye button. Figures show as an ``<img>``; HTML results
@@ -453,7 +454,45 @@ def check_report(report: str | Path, browser=None, log=print) -> dict:
             browser.quit()
 
 
+def screenshot_result(report: str | Path, result: str, out: str | Path, browser=None) -> Path:
+    """Save a PNG of the report as a reader sees it with ``result`` (a figure or an HTML
+    result such as a table) opened from the side bar."""
+    categories, results = read_report(report)
+    if result not in results:
+        raise AssertionError(f"{result!r} is not in the report; results: {sorted(results)}")
+    own = browser is None
+    if own:
+        found = find_browser()
+        if isinstance(found, str):
+            raise AssertionError(found)
+        browser = start_chromium(*found)
+    try:
+        open_report(browser, report, categories)
+        if results[result]["mime_type"] == "text/html":
+            _open_html_result(browser, categories, results, result, timeout=30)
+            browser.switch_to.default_content()
+        else:
+            show_image(browser, categories, results, result)
+        browser.save_screenshot(str(out))
+        return Path(out)
+    finally:
+        if own:
+            browser.quit()
+
+
+def main(argv: list[str]) -> None:
+    """``report_check.py REPORT``: check it; ``--screenshot OUT.png [RESULT]``: save a
+    picture of RESULT (default: the genre-fusion table) as displayed."""
+    report = argv[0] if argv else "results/report.html"
+    if "--screenshot" in argv:
+        i = argv.index("--screenshot")
+        out, rest = argv[i + 1], argv[i + 2 :]
+        _, results = read_report(report)
+        default = next(p for p in results if p.endswith("tables/genre_fusion.html"))
+        print(screenshot_result(report, rest[0] if rest else default, out))
+        return
+    print(json.dumps(check_report(report), indent=1, default=str))
+
+
 if __name__ == "__main__":
-    report = sys.argv[1] if len(sys.argv) > 1 else "results/report.html"
-    result = check_report(report)
-    print(json.dumps(result, indent=1, default=str))
+    main(sys.argv[1:])

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, snakemake
+from tests.conftest import DEMO, RESULTS, snakemake
 from tests.helpers.report_check import (
     CHROMIUM_MAX_URL_CHARS,
     browser_required,
@@ -22,6 +23,7 @@ from tests.helpers.report_check import (
     find_browser,
     oversized_html_results,
     read_report,
+    screenshot_result,
     start_chromium,
 )
 
@@ -41,13 +43,13 @@ def chromium() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def report_html(demo_run):
-    """``snakemake --report results/report.html`` in the demo run's folder."""
+    """``snakemake --report results/wiring/report.html`` in the demo run's folder."""
     work, _ = demo_run
     start = time.perf_counter()
     # --configfile last: it takes every following positional argument as a config file
-    done = snakemake(work, "--report", "results/report.html", *DEMO)
+    done = snakemake(work, "--report", f"{RESULTS}/report.html", *DEMO)
     assert done.returncode == 0, done.stderr[-4000:]
-    report = work / "results" / "report.html"
+    report = work / RESULTS / "report.html"
     assert report.is_file(), done.stderr[-4000:]
     print(f"report: {report.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s")
     return report
@@ -56,17 +58,18 @@ def report_html(demo_run):
 def test_report_holds_figures_tables_and_listening_pages(report_html):
     categories, results = read_report(report_html)
     listen = sorted(p for subs in categories["Listen"].values() for p in subs)
-    root = report_html.parents[1]
-    pages = sorted(str(p.relative_to(root)) for p in root.glob("results/report/listen/*/*.html"))
+    root = report_html.parents[len(Path(RESULTS).parts)]  # the run's working directory
+    pages = sorted(str(p.relative_to(root)) for p in root.glob(f"{RESULTS}/report/listen/*/*.html"))
     assert pages and listen == pages, (listen, pages)
-    assert "results/report/listen/instruments/page_01.html" in listen
+    assert f"{RESULTS}/report/listen/instruments/page_01.html" in listen
     assert all(results[p]["mime_type"] == "text/html" for p in listen)
     assert any(r["mime_type"] == "image/png" for r in results.values())
     assert any(r["mime_type"] == "text/csv" for r in results.values())
-    tables = {p: r for p, r in results.items() if p.startswith("results/tables/")}
-    assert {"results/tables/genre_fusion.html", "results/tables/instrument_transfer.html"} <= set(
-        tables
-    )
+    tables = {p: r for p, r in results.items() if p.startswith(f"{RESULTS}/tables/")}
+    assert {
+        f"{RESULTS}/tables/genre_fusion.html",
+        f"{RESULTS}/tables/instrument_transfer.html",
+    } <= set(tables)
     assert all(tables[p]["mime_type"] == "text/html" for p in tables if p.endswith(".html"))
 
 
@@ -102,15 +105,26 @@ def test_report_in_chromium(chromium, report_html, browser):
     # both paper tables are shown inline, with numbers, the chosen α and its setting
     tables = summary["tables"]
     assert set(tables) == {
-        "results/tables/genre_fusion.html",
-        "results/tables/instrument_transfer.html",
+        f"{RESULTS}/tables/genre_fusion.html",
+        f"{RESULTS}/tables/instrument_transfer.html",
     }, set(tables)
-    fusion = tables["results/tables/genre_fusion.html"]
+    fusion = tables[f"{RESULTS}/tables/genre_fusion.html"]
     assert fusion["caption"].startswith("Genre fusion") and fusion["head"][0] == "Pair"
     assert len(fusion["rows"]) == 2 * 5  # original and steered row of the 5 demo pairs
     steered = [row for row in fusion["rows"] if row[4] != "–"]
     assert steered and all(re.match(r"[\d.]+ \((resid|attn), ", row[4]) for row in steered)
     assert any(re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", row[2]) for row in fusion["rows"])
+
+
+def test_a_screenshot_shows_the_table_as_a_reader_sees_it(chromium, report_html, browser, tmp_path):
+    from PIL import Image
+
+    table = f"{RESULTS}/tables/genre_fusion.html"
+    png = screenshot_result(report_html, table, tmp_path / "table.png", browser)
+    with Image.open(png) as image:
+        assert image.size[0] >= 1000 and image.size[1] >= 600
+        # a table on a white page, not a blank frame: many distinct shades
+        assert len(image.convert("L").getcolors() or []) > 20
 
 
 def test_listening_pages_split_under_the_budget_and_keep_every_player(tmp_path):
