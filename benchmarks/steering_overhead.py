@@ -23,6 +23,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,8 @@ class Result:
     steered_cpu: list[float]
     in_hooks: float = 0.0  # fraction of a steered generation's wall time inside the hooks
     per_call_us: float = 0.0  # median wall time of one steering hook call
+    in_empty_hooks: float = 0.0  # the same bracket around an empty hook: the floor
+    empty_call_us: float = 0.0
 
     @property
     def ratios(self) -> list[float]:
@@ -87,13 +90,18 @@ def chosen_layers(spec: str, n_layers: int) -> list[int]:
 
 
 def hook_time(
-    mg: MusicGen, vector: SteeringVector, layers: list[int], run: Callable[[], object]
+    mg: MusicGen,
+    vector: SteeringVector,
+    layers: list[int],
+    run: Callable[[], object],
+    empty: bool = False,
 ) -> tuple[float, float]:
     """(fraction of wall time inside the steering hooks, median µs per hook call).
 
     Timing hooks bracket steering's own: a first pre-/post-hook (``prepend=True``)
     stamps the time, one registered after steering's reads it. This measures the
     steering code itself, and is far less hurt by other load than whole-run ratios.
+    ``empty``: an empty hook in place of steering's, the floor any Python hook pays.
     """
     modules = [
         decoder_layers(mg.model)[i]
@@ -111,8 +119,13 @@ def hook_time(
     def stop(*_: object) -> None:
         spent.append(time.perf_counter() - stamp["t"])
 
-    with vector.apply(mg.model, ALPHA, layers=layers, alpha_scale="absolute"):
-        handles = [getattr(m, register)(start, prepend=True) for m in modules]
+    def nothing(*_: object) -> None:
+        return None
+
+    steering = vector.apply(mg.model, ALPHA, layers=layers, alpha_scale="absolute")
+    with nullcontext() if empty else steering:
+        handles = [getattr(m, register)(nothing) for m in modules] if empty else []
+        handles += [getattr(m, register)(start, prepend=True) for m in modules]
         handles += [getattr(m, register)(stop) for m in modules]
         try:
             t0 = time.perf_counter()
@@ -153,9 +166,12 @@ def measure(
         result.steered.append(s[0])
         result.plain_cpu.append(p[1])
         result.steered_cpu.append(s[1])
-    result.in_hooks, result.per_call_us = hook_time(
-        mg, vector, layers, lambda: generation.generate(mg, prompts, args.max_new_tokens, seed=0)
-    )
+
+    def run() -> object:
+        return generation.generate(mg, prompts, args.max_new_tokens, seed=0)
+
+    result.in_hooks, result.per_call_us = hook_time(mg, vector, layers, run)
+    result.in_empty_hooks, result.empty_call_us = hook_time(mg, vector, layers, run, empty=True)
     return result
 
 
@@ -170,7 +186,8 @@ def describe(result: Result, args: argparse.Namespace) -> str:
         f"steered={statistics.median(result.steered):.3f}s "
         f"ratio={result.overhead:.4f} (min {min(ratios):.4f}, max {max(ratios):.4f}) "
         f"cpu_ratio={result.cpu_overhead:.4f} "
-        f"in_hooks={100 * result.in_hooks:.2f}% ({result.per_call_us:.0f} us/call)"
+        f"in_hooks={100 * result.in_hooks:.2f}% ({result.per_call_us:.0f} us/call) "
+        f"empty_hook_floor={100 * result.in_empty_hooks:.2f}% ({result.empty_call_us:.0f} us/call)"
     )
 
 
