@@ -609,3 +609,15 @@ def test_extract_then_probe_equal_the_library_calls(plain, models_dir, tmp_path,
         source = tmp_path / "absent.npz" if needle.startswith("activations") else acts
         bad = ["probe", str(source), "--target", "high", "--out", str(tmp_path / "x.npz"), *extra]
         assert main(bad) == 2 and needle in capsys.readouterr().err
+
+
+def test_one_version_everywhere():
+    """The package, its metadata, the citation and the changelog's latest release agree."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    citation = re.search(r"^version: (\S+)$", (root / "CITATION.cff").read_text(), re.M)
+    released = re.findall(r"^## \[(\d[^\]]*)\]", (root / "CHANGELOG.md").read_text(), re.M)
+    assert __version__ == project == citation.group(1) == released[0]
