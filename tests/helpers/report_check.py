@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -384,17 +385,27 @@ def player_problems(players: list[dict]) -> list[str]:
     return problems
 
 
+@contextmanager
+def _browser(browser=None):
+    """``browser``, or a headless Chromium started here and quit on leaving."""
+    if browser is not None:
+        yield browser
+        return
+    found = find_browser()
+    if isinstance(found, str):
+        raise AssertionError(found)
+    own = start_chromium(*found)
+    try:
+        yield own
+    finally:
+        own.quit()
+
+
 def check_report(report: str | Path, browser=None, log=print) -> dict:
     """Every category shown, one figure per category and every listening page opened from
     the side bar; returns a summary. Raises AssertionError with what went wrong."""
     categories, results = read_report(report)
-    own = browser is None
-    if own:
-        found = find_browser()
-        if isinstance(found, str):
-            raise AssertionError(found)
-        browser = start_chromium(*found)
-    try:
+    with _browser(browser) as browser:
         t0 = time.perf_counter()
         shown = open_report(browser, report, categories)
         log(f"opened in {time.perf_counter() - t0:.1f} s; side bar: {shown}")
@@ -449,9 +460,6 @@ def check_report(report: str | Path, browser=None, log=print) -> dict:
         assert not failures, "\n".join(failures[:20])
         summary["seconds"] = round(time.perf_counter() - t0, 1)
         return summary
-    finally:
-        if own:
-            browser.quit()
 
 
 def screenshot_result(report: str | Path, result: str, out: str | Path, browser=None) -> Path:
@@ -460,13 +468,7 @@ def screenshot_result(report: str | Path, result: str, out: str | Path, browser=
     categories, results = read_report(report)
     if result not in results:
         raise AssertionError(f"{result!r} is not in the report; results: {sorted(results)}")
-    own = browser is None
-    if own:
-        found = find_browser()
-        if isinstance(found, str):
-            raise AssertionError(found)
-        browser = start_chromium(*found)
-    try:
+    with _browser(browser) as browser:
         open_report(browser, report, categories)
         if results[result]["mime_type"] == "text/html":
             _open_html_result(browser, categories, results, result, timeout=30)
@@ -475,9 +477,6 @@ def screenshot_result(report: str | Path, result: str, out: str | Path, browser=
             show_image(browser, categories, results, result)
         browser.save_screenshot(str(out))
         return Path(out)
-    finally:
-        if own:
-            browser.quit()
 
 
 def main(argv: list[str]) -> None:
