@@ -203,16 +203,16 @@ def task_dataset(task):
 
 
 def task_activations(wildcards):
-    return f"{RESULTS}/activations/{task_dataset(wildcards.task)}/index.parquet"
+    return in_run(f"activations/{task_dataset(wildcards.task)}/index.parquet")
 
 
 def task_clustering(wildcards):
-    return f"{RESULTS}/probing/{task_dataset(wildcards.task)}/clustering.parquet"
+    return in_run(f"probing/{task_dataset(wildcards.task)}/clustering.parquet")
 
 
 def task_table(wildcards):
     folder = "syntheory" if wildcards.task in SYNTHEORY_TASKS else "genres"
-    return f"{RESULTS}/tasks/{folder}/{wildcards.task}.parquet"
+    return in_run(f"tasks/{folder}/{wildcards.task}.parquet")
 
 
 DATASETS = ["genres"] + [f"syntheory_{c}" for c in SYNTHEORY_CONCEPTS]
@@ -222,7 +222,9 @@ def dataset_clips(wildcards):
     """The stored clips of a dataset: the combined genres or one SynTheory concept."""
     if wildcards.dataset == "genres":
         return in_run("data/genres/clips.parquet")
-    return f"{RESULTS}/data/syntheory/{wildcards.dataset.removeprefix('syntheory_')}/clips.parquet"
+    return in_run(
+        f"data/syntheory/{wildcards.dataset.removeprefix('syntheory_')}/clips.parquet"
+    )
 
 
 def dataset_position(wildcards):
@@ -273,9 +275,7 @@ def baseline_inputs(wildcards):
 def route_inputs(wildcards):
     """A route's generation inputs and the folder of its task's per-class vectors."""
     route = ROUTES[wildcards.route]
-    return generation_inputs(route) | {
-        "vectors": f"{RESULTS}/vectors/tasks/{route.task}"
-    }
+    return generation_inputs(route) | {"vectors": in_run(f"vectors/tasks/{route.task}")}
 
 
 def route_parts(wildcards):
@@ -289,13 +289,15 @@ def route_parts(wildcards):
 
 def route_baseline(wildcards):
     """The unsteered samples a route is compared with."""
-    return f"{RESULTS}/steering/originals/{ROUTES[wildcards.route].baseline}/samples.parquet"
+    return in_run(
+        f"steering/originals/{ROUTES[wildcards.route].baseline}/samples.parquet"
+    )
 
 
 def route_selection(wildcards):
     """The α choices of a route's table (the listening pages mark the chosen α)."""
     table = "instrument_transfer" if wildcards.route == INSTRUMENTS else "genre_fusion"
-    return f"{RESULTS}/tables/{table}_alpha.tsv"
+    return in_run(f"tables/{table}_alpha.tsv")
 
 
 def figure_targets():

@@ -65,7 +65,7 @@ rule genre_fusion_table:
 
 rule instrument_transfer_table:
     input:
-        scores=f"{RESULTS}/evaluation/{INSTRUMENTS}/scores.parquet",
+        scores=in_run(f"evaluation/{INSTRUMENTS}/scores.parquet"),
     output:
         csv=report(
             in_run("tables/instrument_transfer.csv"),
